@@ -1,0 +1,176 @@
+"""Campaign writes: create, edit, schedule, launch, send, complete.
+
+Launch and send are idempotent and driven by row state, so the RQ job that runs them is
+only a nudge: the sweep (config/cron.py) finds anything a lost job left behind.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStatus, Step, StepKind
+from campaigns.rendering import StepRenderer, step_content_errors
+from channels.backends.base import EmailContent
+from channels.models import DeliveryStatus
+from channels.services import deliveries_claim, deliveries_create_for_audience, email_send_batch
+from profiles.selectors import segment_members
+
+
+class CampaignError(Exception):
+    """A request the campaign's state or content does not allow; `errors` maps fields."""
+
+    def __init__(self, errors: dict[str, str] | str):
+        self.errors = errors if isinstance(errors, dict) else {"__all__": errors}
+        super().__init__("; ".join(self.errors.values()))
+
+
+def campaign_save(
+    *, campaign: Campaign | None = None, name: str, description: str = "", segment=None,
+    subject: str, html_body: str, text_body: str = "", user=None,
+) -> Campaign:
+    """Create a draft campaign with its email step, or edit a draft. Templates are checked."""
+    errors = step_content_errors(subject=subject, html_body=html_body, text_body=text_body)
+    if not name.strip():
+        errors["name"] = "A name is required."
+    if campaign is not None and not campaign.is_editable:
+        errors["__all__"] = f"A {campaign.get_status_display().lower()} campaign cannot be edited."
+    if errors:
+        raise CampaignError(errors)
+    with transaction.atomic():
+        if campaign is None:
+            campaign = Campaign.objects.create(
+                name=name, description=description, segment=segment, created_by=user
+            )
+        else:
+            campaign.name, campaign.description, campaign.segment = name, description, segment
+            campaign.save(update_fields=["name", "description", "segment", "updated_at"])
+        Step.objects.update_or_create(
+            campaign=campaign, position=1,
+            defaults={"kind": StepKind.SEND_EMAIL, "subject": subject,
+                      "html_body": html_body, "text_body": text_body},
+        )
+    return campaign
+
+
+def campaign_preview(*, campaign: Campaign, profile) -> EmailContent:
+    return StepRenderer(campaign.steps.select_related("campaign").get(position=1)).render(profile)
+
+
+def campaign_schedule(*, campaign: Campaign, at: datetime) -> Campaign:
+    """Draft → scheduled. The launch job is enqueued for `at` once this commits."""
+    problems = _launch_problems(campaign)
+    if problems:
+        raise CampaignError(problems)
+    with transaction.atomic():
+        updated = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.DRAFT).update(
+            status=CampaignStatus.SCHEDULED, scheduled_at=at, updated_at=timezone.now()
+        )
+        if not updated:
+            raise CampaignError("Only a draft campaign can be scheduled.")
+        from campaigns import jobs  # jobs import services; the cycle is broken here
+
+        transaction.on_commit(lambda: jobs.enqueue_launch(campaign.pk, at))
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _launch_problems(campaign: Campaign) -> dict[str, str]:
+    problems: dict[str, str] = {}
+    if campaign.segment_id is None:
+        problems["segment"] = "Choose an audience segment before scheduling."
+    step = campaign.steps.filter(position=1).first()
+    if step is None:
+        problems["__all__"] = "The campaign has no email to send."
+    else:
+        problems.update(step_content_errors(
+            subject=step.subject, html_body=step.html_body, text_body=step.text_body
+        ))
+    return problems
+
+
+def campaign_unschedule(*, campaign: Campaign) -> Campaign:
+    """Scheduled → draft, as long as the launch has not started."""
+    updated = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
+        status=CampaignStatus.DRAFT, scheduled_at=None, updated_at=timezone.now()
+    )
+    if not updated:
+        raise CampaignError("Only a scheduled campaign that has not launched can be unscheduled.")
+    campaign.refresh_from_db()
+    return campaign
+
+
+def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> int:
+    """Scheduled and due → running, with every member's delivery created set-based.
+
+    The state change and the deliveries commit together: a crash leaves the campaign
+    scheduled, and the sweep launches it again. Returns how many deliveries were created.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(skip_locked=True)
+            .filter(pk=campaign_id, status=CampaignStatus.SCHEDULED, scheduled_at__lte=now)
+            .first()
+        )
+        if campaign is None:
+            return 0  # not due, already launched, unscheduled, or being launched right now
+        step = campaign.steps.get(position=1)
+        created = deliveries_create_for_audience(
+            campaign_step_id=step.pk, members=segment_members(segment=campaign.segment)
+        )
+        campaign.status, campaign.launched_at = CampaignStatus.RUNNING, now
+        campaign.save(update_fields=["status", "launched_at", "updated_at"])
+        from campaigns import jobs
+
+        transaction.on_commit(lambda: jobs.enqueue_send(step.pk))
+    return created
+
+
+def step_send(*, step_id: int, batch_size: int | None = None) -> int:
+    """Send the step's queued deliveries, batch after batch, until none is left."""
+    step = Step.objects.select_related("campaign").get(pk=step_id)
+    if step.campaign.status != CampaignStatus.RUNNING:
+        return 0
+    renderer = StepRenderer(step)
+    attempted = 0
+    while batch := deliveries_claim(
+        campaign_step_id=step_id, limit=batch_size or settings.SEND_BATCH_SIZE
+    ):
+        email_send_batch(deliveries=batch, render=lambda d: renderer.render(d.profile))
+        attempted += len(batch)
+    campaign_complete_if_done(campaign_id=step.campaign_id)
+    return attempted
+
+
+def campaign_complete_if_done(*, campaign_id: int) -> bool:
+    """Running → completed once no delivery of the campaign is queued or being sent."""
+    pending = Step.objects.filter(
+        campaign_id=campaign_id,
+        deliveries__status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING],
+    ).exists()
+    if pending:
+        return False
+    now = timezone.now()
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING).update(
+            status=CampaignStatus.COMPLETED, completed_at=now, updated_at=now
+        )
+    )
+
+
+def campaign_data(campaign: Campaign) -> dict[str, Any]:
+    """The editable fields of a campaign and its email, for forms."""
+    step = campaign.steps.filter(position=1).first()
+    return {
+        "name": campaign.name,
+        "description": campaign.description,
+        "segment": campaign.segment,
+        "subject": step.subject if step else "",
+        "html_body": step.html_body if step else "",
+        "text_body": step.text_body if step else "",
+    }

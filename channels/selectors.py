@@ -1,0 +1,28 @@
+"""Reads of deliveries and their logs."""
+
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from channels.models import Delivery, DeliveryStatus
+
+
+def delivery_list(*, status: str = "", campaign_id: int | None = None, query: str = "") -> QuerySet:
+    deliveries = Delivery.objects.select_related("profile", "campaign_step__campaign")
+    if status:
+        deliveries = deliveries.filter(status=status)
+    if campaign_id:
+        deliveries = deliveries.filter(campaign_step__campaign_id=campaign_id)
+    if query:
+        deliveries = deliveries.filter(address__icontains=query.strip())
+    return deliveries
+
+
+def delivery_counts(*, deliveries: QuerySet) -> dict[str, int]:
+    """Counts by status (every status present, zero when none), plus the total."""
+    rows = deliveries.order_by().values("status").annotate(n=Count("id"))
+    counts = {status: 0 for status in DeliveryStatus.values}
+    for row in rows:
+        counts[row["status"]] = row["n"]
+    counts["total"] = sum(counts[s] for s in DeliveryStatus.values)
+    return counts

@@ -1,0 +1,31 @@
+"""Roles: marketers use the web UI (a Django group with the permissions pages check);
+admins are staff; integrators use API tokens (profiles.authentication)."""
+
+from django.contrib.auth.models import Group, Permission
+
+MARKETERS = "Marketers"
+
+# app_label.codename pairs the marketer pages check.
+MARKETER_PERMISSIONS = [
+    "profiles.view_profile",
+    "profiles.add_segment",
+    "profiles.change_segment",
+    "profiles.view_segment",
+    "campaigns.add_campaign",
+    "campaigns.change_campaign",
+    "campaigns.view_campaign",
+    "channels.view_delivery",
+]
+
+
+def ensure_marketer_group() -> Group:
+    """Create the Marketers group (idempotent) with exactly the UI permissions."""
+    group, _ = Group.objects.get_or_create(name=MARKETERS)
+    permissions = []
+    for dotted in MARKETER_PERMISSIONS:
+        app_label, codename = dotted.split(".")
+        permissions.append(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    group.permissions.set(permissions)
+    return group

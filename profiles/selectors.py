@@ -1,0 +1,30 @@
+"""Reads of profiles and segments."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from profiles.models import Profile, Segment
+from profiles.segments import compile_rules
+
+
+def profile_search(*, query: str = "") -> QuerySet[Profile]:
+    profiles = Profile.objects.all()
+    query = query.strip()
+    if query:
+        profiles = profiles.filter(
+            Q(email__icontains=query)
+            | Q(external_id__iexact=query)
+            | Q(first_name__icontains=query)
+            | Q(last_name__icontains=query)
+        )
+    return profiles
+
+
+def segment_members(*, segment: Segment) -> QuerySet[Profile]:
+    """The segment's current members as one SQL query (never loaded into Python)."""
+    return Profile.objects.filter(compile_rules(segment.rules))
+
+
+def segment_count(*, segment: Segment) -> int:
+    return segment_members(segment=segment).count()

@@ -1,0 +1,51 @@
+import django_rq
+import pytest
+from django.contrib.auth.models import Group
+
+from tests.factories import UserFactory
+
+
+@pytest.fixture
+def redis_conn():
+    """The Redis that RQ uses in tests, emptied of Itinera's queues before and after."""
+    connection = django_rq.get_connection("default")
+    _clear_queues()
+    yield connection
+    _clear_queues()
+
+
+def _clear_queues() -> None:
+    for name in ("default", "launch", "send", "sweep"):
+        queue = django_rq.get_queue(name)
+        queue.empty()
+        for registry in (queue.scheduled_job_registry, queue.failed_job_registry):
+            for job_id in registry.get_job_ids():
+                registry.remove(job_id, delete_job=True)
+
+
+@pytest.fixture
+def marketer(db):
+    """A user in the Marketers group (web UI, no admin)."""
+    from profiles.roles import ensure_marketer_group
+
+    user = UserFactory(username="marketer")
+    user.groups.add(ensure_marketer_group())
+    return user
+
+
+@pytest.fixture
+def marketer_client(client, marketer):
+    client.force_login(marketer)
+    return client
+
+
+@pytest.fixture
+def admin_user_(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def marketers_group(db) -> Group:
+    from profiles.roles import ensure_marketer_group
+
+    return ensure_marketer_group()

@@ -1,0 +1,58 @@
+"""Factories per model, shared by every test module."""
+
+import factory
+from django.contrib.auth import get_user_model
+
+from campaigns.models import Campaign, Step
+from profiles.models import Profile, Segment
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class ProfileFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Profile
+
+    external_id = factory.Sequence(lambda n: f"cust-{n:06d}")
+    email = factory.LazyAttribute(lambda p: f"{p.external_id}@example.com")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    timezone = "Europe/Paris"
+    locale = "fr-FR"
+    attributes = factory.LazyFunction(lambda: {"plan": "free"})
+
+
+class SegmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Segment
+
+    name = factory.Sequence(lambda n: f"Segment {n}")
+    rules = factory.LazyFunction(
+        lambda: {"all": [{"field": "attributes.plan", "op": "equals", "value": "pro"}]}
+    )
+
+
+class CampaignFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Campaign
+
+    name = factory.Sequence(lambda n: f"Campaign {n}")
+    segment = factory.SubFactory(SegmentFactory)
+
+
+class StepFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Step
+
+    campaign = factory.SubFactory(CampaignFactory)
+    position = 1
+    subject = "Hello {{ profile.first_name | default: 'there' }}"
+    html_body = "<p>Hello {{ profile.first_name | default: 'there' }}, welcome to {{ campaign.name }}.</p>"
