@@ -4,3 +4,15 @@ from django.apps import AppConfig
 class CampaignsConfig(AppConfig):
     name = "campaigns"
     verbose_name = "Campaigns"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
+        post_migrate.connect(_ensure_roles, sender=self)
+
+
+def _ensure_roles(**kwargs) -> None:
+    # Runs after campaigns (the last app) has its permissions, so every page permission exists.
+    from profiles.roles import ensure_marketer_group
+
+    ensure_marketer_group()
