@@ -13,6 +13,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),
     path("", include("campaigns.urls")),
-    path("profiles/", include("profiles.urls")),
-    path("deliveries/", include("channels.urls")),
+    path("", include("profiles.urls")),
+    path("", include("channels.urls")),
 ]

@@ -28,3 +28,19 @@ def segment_members(*, segment: Segment) -> QuerySet[Profile]:
 
 def segment_count(*, segment: Segment) -> int:
     return segment_members(segment=segment).count()
+
+
+def attribute_keys(*, sample_size: int = 1000) -> list[str]:
+    """Attribute keys seen on recent profiles, for the segment form's suggestions."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT DISTINCT jsonb_object_keys(attributes)
+              FROM (SELECT attributes FROM profiles_profile ORDER BY id DESC LIMIT %s) AS recent
+             ORDER BY 1
+            """,
+            [sample_size],
+        )
+        return [row[0] for row in cursor.fetchall()]

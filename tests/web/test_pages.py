@@ -1,0 +1,202 @@
+"""The marketer's pages: login everywhere, permissions, forms with inline errors."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from campaigns.models import Campaign, CampaignStatus
+from profiles.models import Segment
+from tests.factories import (
+    CampaignFactory,
+    ProfileFactory,
+    SegmentFactory,
+    StepFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["dashboard", "profile_list", "segment_list", "segment_create", "campaign_list",
+         "campaign_create", "delivery_list"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_every_page_needs_a_login(client, name):
+    response = client.get(reverse(name))
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_marketer_sees_every_page(marketer_client, name):
+    response = marketer_client.get(reverse(name))
+
+    assert response.status_code == 200
+    assert b"<nav" in response.content
+
+
+def test_a_user_outside_the_marketers_group_is_refused(client):
+    client.force_login(UserFactory(username="nobody"))
+
+    assert client.get(reverse("campaign_list")).status_code == 403
+
+
+def test_admin_link_shows_only_for_staff(marketer_client, client, admin_user_):
+    assert b'href="/admin/"' not in marketer_client.get(reverse("dashboard")).content
+    client.force_login(admin_user_)
+    assert b'href="/admin/"' in client.get(reverse("dashboard")).content
+
+
+def test_profile_search_finds_by_email(marketer_client):
+    ProfileFactory(email="ada@example.com", first_name="Ada")
+    ProfileFactory(email="bob@example.com", first_name="Bob")
+
+    response = marketer_client.get(reverse("profile_list"), {"q": "ada@"})
+
+    assert b"ada@example.com" in response.content
+    assert b"bob@example.com" not in response.content
+
+
+def _segment_post(**overrides):
+    data = {
+        "name": "Pro plan", "description": "", "match": "all",
+        "c-TOTAL_FORMS": "1", "c-INITIAL_FORMS": "0", "c-MIN_NUM_FORMS": "0",
+        "c-MAX_NUM_FORMS": "50",
+        "c-0-field": "attributes.plan", "c-0-op": "equals", "c-0-value": "pro",
+        "c-0-value_type": "text", "action": "save",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_counting_a_segment_shows_matches_without_saving(marketer_client):
+    ProfileFactory.create_batch(3, attributes={"plan": "pro"})
+    ProfileFactory(attributes={"plan": "free"})
+
+    response = marketer_client.post(reverse("segment_create"), _segment_post(action="count"))
+
+    assert response.status_code == 200
+    assert b"<strong>3</strong> profiles match" in response.content
+    assert not Segment.objects.exists()
+
+
+def test_saving_a_segment_shows_its_count(marketer_client):
+    ProfileFactory.create_batch(2, attributes={"plan": "pro"})
+
+    response = marketer_client.post(reverse("segment_create"), _segment_post(), follow=True)
+
+    segment = Segment.objects.get()
+    assert segment.rules == {"all": [{"field": "attributes.plan", "op": "equals", "value": "pro"}]}
+    assert b'id="segment-count">2<' in response.content
+
+
+def test_a_bad_condition_is_shown_next_to_its_field(marketer_client):
+    response = marketer_client.post(
+        reverse("segment_create"), _segment_post(**{"c-0-field": "attributes.bad key"})
+    )
+
+    assert response.status_code == 200
+    assert b"field-error" in response.content
+    assert b"Unknown field" in response.content
+    assert not Segment.objects.exists()
+
+
+def test_boolean_values_are_typed(marketer_client):
+    ProfileFactory(attributes={"newsletter": True})
+
+    marketer_client.post(reverse("segment_create"), _segment_post(**{
+        "c-0-field": "attributes.newsletter", "c-0-value": "yes", "c-0-value_type": "boolean",
+    }))
+
+    assert Segment.objects.get().rules["all"][0]["value"] is True
+
+
+def _campaign_post(segment, **overrides):
+    data = {
+        "name": "Spring", "description": "", "segment": segment.pk,
+        "subject": "Hi {{ profile.first_name }}",
+        "html_body": "<p>Hello {{ profile.first_name | default: 'there' }}</p>", "text_body": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_liquid_syntax_error_is_refused_with_its_line(marketer_client):
+    segment = SegmentFactory()
+
+    response = marketer_client.post(reverse("campaign_create"), _campaign_post(
+        segment, html_body="<p>Hello</p>\n<p>{% if profile.first_name %}</p>\n"
+    ))
+
+    assert response.status_code == 200
+    assert not Campaign.objects.exists()
+    assert b"field-error" in response.content
+    assert b"Line 3" in response.content or b"Line 2" in response.content
+
+
+def test_creating_a_campaign_saves_a_draft_with_its_email(marketer_client):
+    segment = SegmentFactory()
+
+    response = marketer_client.post(reverse("campaign_create"), _campaign_post(segment))
+
+    campaign = Campaign.objects.get()
+    assert response.status_code == 302
+    assert campaign.status == CampaignStatus.DRAFT
+    assert campaign.steps.get().subject == "Hi {{ profile.first_name }}"
+
+
+def test_preview_renders_for_the_chosen_profile_with_escaping(marketer_client):
+    step = StepFactory()
+    ProfileFactory(external_id="vip-1", first_name="<b>Zoé</b>", attributes={"plan": "pro"})
+
+    response = marketer_client.get(
+        reverse("campaign_preview", args=[step.campaign_id]), {"profile": "vip-1"}
+    )
+
+    body = response.content.decode()
+    assert "Hello &lt;b&gt;Zoé&lt;/b&gt;" in body.replace("&amp;", "&")
+    assert "<b>Zoé</b>" not in body
+    assert 'sandbox=""' in body
+
+
+def test_scheduling_moves_a_draft_to_scheduled(marketer_client, redis_conn):
+    step = StepFactory()
+    at = timezone.localtime(timezone.now() + timedelta(hours=1))
+
+    response = marketer_client.post(
+        reverse("campaign_schedule", args=[step.campaign_id]),
+        {"send_at": at.strftime("%Y-%m-%dT%H:%M")},
+        follow=True,
+    )
+
+    step.campaign.refresh_from_db()
+    assert step.campaign.status == CampaignStatus.SCHEDULED
+    assert b"Campaign scheduled." in response.content
+
+
+def test_scheduling_in_the_past_is_refused(marketer_client, redis_conn):
+    step = StepFactory()
+
+    response = marketer_client.post(
+        reverse("campaign_schedule", args=[step.campaign_id]),
+        {"send_at": "2020-01-01T10:00"}, follow=True,
+    )
+
+    step.campaign.refresh_from_db()
+    assert step.campaign.status == CampaignStatus.DRAFT
+    assert b"Choose a time in the future" in response.content
+
+
+def test_a_campaign_without_segment_cannot_be_scheduled(marketer_client, redis_conn):
+    step = StepFactory(campaign=CampaignFactory(segment=None))
+    at = timezone.localtime(timezone.now() + timedelta(hours=1))
+
+    response = marketer_client.post(
+        reverse("campaign_schedule", args=[step.campaign_id]),
+        {"send_at": at.strftime("%Y-%m-%dT%H:%M")}, follow=True,
+    )
+
+    assert b"Choose an audience segment" in response.content
