@@ -1,1 +1,32 @@
-urlpatterns = []
+"""The integrator API: a versioned router plus the OpenAPI schema and its (self-hosted) docs."""
+
+from django.contrib.auth.views import redirect_to_login
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.routers import SimpleRouter
+
+from campaigns.api import CampaignViewSet
+from profiles.api import ProfileViewSet, SegmentViewSet
+
+router = SimpleRouter()
+router.register("profiles", ProfileViewSet, basename="api-profile")
+router.register("segments", SegmentViewSet, basename="api-segment")
+router.register("campaigns", CampaignViewSet, basename="api-campaign")
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    """Swagger UI; its assets come from drf-spectacular-sidecar (SWAGGER_UI_DIST="SIDECAR")."""
+
+    def handle_exception(self, exc):
+        # A person opening the docs in a browser is better served by the login page than a 403.
+        if isinstance(exc, NotAuthenticated):
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)
+
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
+]

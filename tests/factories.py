@@ -56,3 +56,12 @@ class StepFactory(factory.django.DjangoModelFactory):
     position = 1
     subject = "Hello {{ profile.first_name | default: 'there' }}"
     html_body = "<p>Hello {{ profile.first_name | default: 'there' }}, welcome to {{ campaign.name }}.</p>"
+
+
+class DeliveryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "channels.Delivery"
+
+    profile = factory.SubFactory(ProfileFactory)
+    campaign_step = factory.SubFactory(StepFactory)
+    address = factory.LazyAttribute(lambda d: d.profile.email)

@@ -1,0 +1,86 @@
+"""Campaigns through the integrator API: state, email and delivery counts."""
+
+import pytest
+
+from campaigns.models import CampaignStatus
+from channels.models import DeliveryStatus
+from tests.factories import DeliveryFactory, StepFactory
+
+CAMPAIGNS = "/api/v1/campaigns/"
+
+
+@pytest.fixture
+def reader(api_client):
+    return api_client("campaigns:read")
+
+
+@pytest.fixture
+def sent_campaign(db):
+    """A running campaign with 2 sent, 1 failed and 1 queued deliveries."""
+    step = StepFactory(
+        subject="Spring sale", campaign__status=CampaignStatus.RUNNING,
+        campaign__segment__name="Pro users",
+    )
+    for status in [DeliveryStatus.SENT, DeliveryStatus.SENT, DeliveryStatus.FAILED,
+                   DeliveryStatus.QUEUED]:
+        DeliveryFactory(campaign_step=step, status=status)
+    DeliveryFactory(status=DeliveryStatus.SENT)  # another campaign's
+    return step.campaign
+
+
+@pytest.mark.django_db
+def test_campaign_detail_returns_its_delivery_counts(reader, sent_campaign):
+    response = reader.get(f"{CAMPAIGNS}{sent_campaign.pk}/")
+
+    assert response.status_code == 200
+    assert response.json()["delivery_counts"] == {
+        "queued": 1, "sending": 0, "sent": 2, "failed": 1, "skipped": 0, "total": 4,
+    }
+
+
+@pytest.mark.django_db
+def test_campaign_detail_shows_its_status_segment_and_email(reader, sent_campaign):
+    body = reader.get(f"{CAMPAIGNS}{sent_campaign.pk}/").json()
+
+    assert body["status"] == "running"
+    assert body["segment"] == {"id": sent_campaign.segment_id, "name": "Pro users"}
+    assert body["email"] == {"subject": "Spring sale"}
+    assert {"scheduled_at", "launched_at", "completed_at"} <= body.keys()
+
+
+@pytest.mark.django_db
+def test_the_list_counts_deliveries_like_the_detail(reader, sent_campaign):
+    detail = reader.get(f"{CAMPAIGNS}{sent_campaign.pk}/").json()
+
+    listed = reader.get(CAMPAIGNS).json()["results"]
+
+    by_id = {c["id"]: c for c in listed}
+    assert by_id[sent_campaign.pk]["delivery_counts"] == detail["delivery_counts"]
+    assert len(listed) == 2
+
+
+@pytest.mark.django_db
+def test_a_campaign_without_email_or_deliveries_has_zero_counts(reader):
+    campaign = StepFactory().campaign
+    campaign.steps.all().delete()
+
+    body = reader.get(f"{CAMPAIGNS}{campaign.pk}/").json()
+
+    assert body["email"] is None
+    assert body["delivery_counts"]["total"] == 0
+
+
+@pytest.mark.django_db
+def test_campaigns_need_the_campaigns_scope(api_client, sent_campaign):
+    response = api_client("profiles:read").get(f"{CAMPAIGNS}{sent_campaign.pk}/")
+
+    assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_campaigns_are_read_only(api_client):
+    client = api_client("campaigns:read", "campaigns:write")
+
+    response = client.post(CAMPAIGNS, {"name": "New"}, format="json")
+
+    assert response.status_code in (403, 405)
