@@ -155,3 +155,5 @@ MAIL_CAPTURE_DIR = env.str("MAIL_CAPTURE_DIR", default="") or None
 # Liquid limits for marketer-written templates (they are untrusted code).
 TEMPLATE_MAX_OUTPUT_BYTES = env.int("TEMPLATE_MAX_OUTPUT_BYTES", default=2_000_000)
 TEMPLATE_LOOP_LIMIT = env.int("TEMPLATE_LOOP_LIMIT", default=10_000)
+# Messages live in the session, not a cookie: an API token's secret is shown once as a message.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
