@@ -1,0 +1,62 @@
+"""Demo data for `make run`: loaded once, realistic, and ready for the campaign loop."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from campaigns.demo import demo_load
+from campaigns.models import Campaign, CampaignStatus
+from campaigns.services import campaign_preview, campaign_schedule
+from profiles.models import Event, Profile, Segment
+from profiles.selectors import segment_count
+
+pytestmark = pytest.mark.django_db
+E164 = re.compile(r"^\+[1-9][0-9]{7,14}$")
+
+
+def test_demo_load_creates_profiles_segments_and_a_draft_campaign(redis_conn):
+    # when the demo data is loaded into an empty database
+    result = demo_load()
+
+    # then there are enough realistic profiles, each with a unique reserved-domain email
+    assert result.profiles >= 1000
+    assert Profile.objects.count() == result.profiles
+    emails = list(Profile.objects.values_list("email", flat=True))
+    assert len(set(emails)) == len(emails)
+    assert {e.rpartition("@")[2] for e in emails} <= {"example.com", "example.org", "example.net"}
+    phones = Profile.objects.exclude(phone="").values_list("phone", flat=True)
+    assert phones and all(E164.match(p) for p in phones)
+    # and events from the last 90 days
+    assert Event.objects.count() == result.events >= 1000
+    assert not Event.objects.filter(occurred_at__lt=timezone.now() - timedelta(days=91)).exists()
+    # and three segments, each with members
+    assert len(result.segments) == Segment.objects.count() == 3
+    assert all(segment_count(segment=s) > 0 for s in result.segments)
+    # and a draft campaign that can be scheduled
+    campaign = result.campaign
+    assert campaign.status == CampaignStatus.DRAFT
+    scheduled = campaign_schedule(campaign=campaign, at=timezone.now() + timedelta(hours=1))
+    assert scheduled.status == CampaignStatus.SCHEDULED
+
+
+def test_demo_email_is_personalized():
+    campaign = demo_load(profiles=50).campaign
+    profile = Profile.objects.filter(first_name__regex=r"^[A-Za-z]+$").first()
+
+    content = campaign_preview(campaign=campaign, profile=profile)
+
+    assert content.subject.startswith(profile.first_name)
+    assert f"Hello {profile.first_name}," in content.html
+    assert "<img" not in content.html
+
+
+def test_a_second_load_creates_nothing():
+    demo_load(profiles=50)
+    counts = (Profile.objects.count(), Event.objects.count(), Campaign.objects.count())
+
+    again = demo_load(profiles=50)
+
+    assert not again.created
+    assert (Profile.objects.count(), Event.objects.count(), Campaign.objects.count()) == counts
