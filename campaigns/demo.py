@@ -37,8 +37,11 @@ BATCH_SIZE = 1000
 _LOCK_KEY = 0x17_1E_DE_40
 
 
+US_AREA_CODES = (212, 206, 213, 303, 312, 415, 512, 602, 617, 718)
+
+
 def _us_phone(rng: random.Random) -> str:
-    return f"+1{rng.randint(201, 989)}55501{rng.randint(0, 99):02d}"
+    return f"+1{rng.choice(US_AREA_CODES)}55501{rng.randint(0, 99):02d}"
 
 
 def _uk_phone(rng: random.Random) -> str:
@@ -337,7 +340,7 @@ CAMPAIGN_HTML = """\
     just landed: lighter layers, new trail shoes and a tent that packs down to the size of a
     loaf of bread.</p>
     {% if profile.attributes.interests.size > 0 %}
-    <p style="margin:0 0 16px;">We picked a few things with your interest in
+    <p style="margin:0 0 16px;">We picked a few things for you, with
     <strong>{{ profile.attributes.interests | join: ", " }}</strong> in mind.</p>
     {% endif %}
     {% case profile.attributes.plan %}
