@@ -25,6 +25,9 @@ class TemplateSyntaxError(ValueError):
 class _SandboxedEnvironment(Environment):
     loop_iteration_limit = settings.TEMPLATE_LOOP_LIMIT
     output_stream_limit = settings.TEMPLATE_MAX_OUTPUT_BYTES
+    # `assign s = s | append: s` in a loop doubles a string without writing output; the
+    # namespace limit stops it long before it exhausts the worker's memory.
+    local_namespace_limit = settings.TEMPLATE_MAX_OUTPUT_BYTES
 
 
 @lru_cache(maxsize=2)
