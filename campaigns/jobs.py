@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import django_rq
 from django.conf import settings
@@ -58,7 +58,10 @@ def enqueue_launch(campaign_id: int, at: datetime) -> None:
     if at <= timezone.now():
         queue.enqueue(launch_campaign, campaign_id, job_id=job_id)
     else:
-        queue.enqueue_at(at, launch_campaign, campaign_id, job_id=job_id)
+        # RQ's scheduler keeps whole seconds and may run the job up to a second before `at`,
+        # when the launch would find the campaign not yet due and do nothing: round up.
+        due = at.replace(microsecond=0) + timedelta(seconds=1) if at.microsecond else at
+        queue.enqueue_at(due, launch_campaign, campaign_id, job_id=job_id)
 
 
 def enqueue_send(step_id: int) -> None:
