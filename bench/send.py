@@ -21,10 +21,10 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import psutil
-
 from harness import ROOT, bench_environment, django_setup, free_port, median, report
 
-SUBJECT = "Hello {{ profile.first_name | default: 'there' }}, your {{ profile.attributes.plan }} plan"
+SUBJECT = ("Hello {{ profile.first_name | default: 'there' }}, "
+           "your {{ profile.attributes.plan }} plan")
 HTML = ("<h1>Hello {{ profile.first_name | default: 'there' }}</h1>"
         "<p>Thanks for being on the {{ profile.attributes.plan }} plan.</p>" * 3)
 
@@ -105,7 +105,8 @@ def _floor(port: int, count: int) -> float:
             message["Subject"] = f"Hello Ada{i % 97}, your pro plan"
             message["From"] = "bench@example.com"
             message["To"] = f"b{i}@example.com"
-            message.attach(MIMEText(f"Hello Ada{i % 97}\nThanks for being on the pro plan.", "plain"))
+            text = f"Hello Ada{i % 97}\nThanks for being on the pro plan."
+            message.attach(MIMEText(text, "plain"))
             message.attach(MIMEText(f"<h1>Hello Ada{i % 97}</h1><p>pro</p>" * 3, "html"))
             smtp.sendmail("bench@example.com", [f"b{i}@example.com"], message.as_bytes())
     return count / (time.perf_counter() - started)
@@ -121,7 +122,9 @@ def _run_once(env: dict, workers: int, n: int, index: int) -> dict:
 
     segment = segment_save(name=f"bench {index}", rules={
         "all": [{"field": "attributes.plan", "op": "equals", "value": "pro"}]})
-    campaign = campaign_save(name=f"bench {index}", segment=segment, subject=SUBJECT, html_body=HTML)
+    campaign = campaign_save(
+        name=f"bench {index}", segment=segment, subject=SUBJECT, html_body=HTML
+    )
     Campaign.objects.filter(pk=campaign.pk).update(
         status=CampaignStatus.SCHEDULED, scheduled_at=timezone.now())
     pool = [_start_worker(env) for _ in range(workers)]
@@ -169,7 +172,8 @@ def _rss_mb(pid: int) -> float:
     """Resident memory of a worker and the work-horse children it forks per job."""
     try:
         process = psutil.Process(pid)
-        return sum(p.memory_info().rss for p in [process, *process.children(recursive=True)]) / 2**20
+        family = [process, *process.children(recursive=True)]
+        return sum(p.memory_info().rss for p in family) / 2**20
     except psutil.NoSuchProcess:
         return 0.0
 

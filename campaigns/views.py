@@ -97,7 +97,9 @@ def campaign_preview_page(request, pk: int):
     profile = campaign_preview_profile(campaign=campaign, profile_key=profile_key)
     content, error = None, None
     if profile is None:
-        error = f"No profile matches “{profile_key}”." if profile_key else "There are no profiles yet."
+        error = (
+            f"No profile matches “{profile_key}”." if profile_key else "There are no profiles yet."
+        )
     else:
         try:
             content = campaign_preview(campaign=campaign, profile=profile)

@@ -70,7 +70,9 @@ def email_send_batch(
         # The server was unreachable: everything not yet attempted fails with the reason.
         done = {o.delivery_id for o in outcomes}
         outcomes += [
-            Outcome(d.id, DeliveryStatus.FAILED, error=str(exc)) for d in deliveries if d.id not in done
+            Outcome(d.id, DeliveryStatus.FAILED, error=str(exc))
+            for d in deliveries
+            if d.id not in done
         ]
     finally:
         deliveries_record(outcomes)
@@ -130,7 +132,9 @@ def deliveries_record(outcomes: Sequence[Outcome]) -> None:
         )
         applied = {row[0] for row in cursor.fetchall()}
         DeliveryEvent.objects.bulk_create(
-            DeliveryEvent(delivery_id=o.delivery_id, status=o.status, occurred_at=now, detail=o.error)
+            DeliveryEvent(
+                delivery_id=o.delivery_id, status=o.status, occurred_at=now, detail=o.error
+            )
             for o in outcomes
             if o.delivery_id in applied
         )

@@ -104,7 +104,7 @@ def main(argv: list[str]) -> int:
         return 2
     with services() as env:
         try:
-            return subprocess.call(argv, env=env)
+            return subprocess.call(argv, env=env)  # noqa: S603 — the developer's own command
         except KeyboardInterrupt:
             return 130
 

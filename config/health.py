@@ -1,10 +1,13 @@
 """Liveness for load balancers: is the database and Redis reachable? No auth, no secrets."""
 
+import redis
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django_rq import get_connection
+
+PROBE_TIMEOUT = 2  # seconds: a load balancer must get an answer, not a hung request
 
 
 def _database_ok() -> bool:
@@ -18,7 +21,14 @@ def _database_ok() -> bool:
 
 def _redis_ok() -> bool:
     try:
-        return bool(get_connection("default").ping())
+        url = settings.RQ_QUEUES["default"]["URL"]
+        client = redis.Redis.from_url(
+            url, socket_timeout=PROBE_TIMEOUT, socket_connect_timeout=PROBE_TIMEOUT
+        )
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
     except Exception:
         return False
 

@@ -12,7 +12,9 @@ class Profile(models.Model):
     phone = models.CharField(max_length=32, blank=True, help_text="E.164, e.g. +33612345678")
     first_name = models.CharField(max_length=150, blank=True)
     last_name = models.CharField(max_length=150, blank=True)
-    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Paris")
+    timezone = models.CharField(
+        max_length=64, default="UTC", help_text="IANA name, e.g. Europe/Paris"
+    )
     locale = models.CharField(max_length=35, blank=True, help_text="BCP 47, e.g. fr-FR")
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -22,7 +24,9 @@ class Profile(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(Lower("email"), name="profile_email_lower"),
-            GinIndex(fields=["attributes"], name="profile_attributes_gin", opclasses=["jsonb_path_ops"]),
+            GinIndex(
+                fields=["attributes"], name="profile_attributes_gin", opclasses=["jsonb_path_ops"]
+            ),
         ]
 
     def __str__(self) -> str:

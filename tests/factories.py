@@ -55,7 +55,9 @@ class StepFactory(factory.django.DjangoModelFactory):
     campaign = factory.SubFactory(CampaignFactory)
     position = 1
     subject = "Hello {{ profile.first_name | default: 'there' }}"
-    html_body = "<p>Hello {{ profile.first_name | default: 'there' }}, welcome to {{ campaign.name }}.</p>"
+    html_body = (
+        "<p>Hello {{ profile.first_name | default: 'there' }}, welcome to {{ campaign.name }}.</p>"
+    )
 
 
 class DeliveryFactory(factory.django.DjangoModelFactory):

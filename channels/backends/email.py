@@ -5,6 +5,7 @@ One connection per batch: `with EmailSender() as sender: sender.send(message)`.
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -24,10 +25,9 @@ class EmailSender:
         return self
 
     def __exit__(self, *exc_info) -> None:
-        try:
+        # The batch's outcome is already decided; a failed QUIT changes nothing.
+        with contextlib.suppress(OSError, smtplib.SMTPException):
             self._connection.close()
-        except (OSError, smtplib.SMTPException):
-            pass  # The batch's outcome is already decided; a failed QUIT changes nothing.
 
     def send(self, email: OutboundEmail) -> str:
         """Send one message; return the provider's message id (our Message-ID for SMTP)."""
