@@ -2,6 +2,7 @@
 admins are staff; integrators use API tokens (profiles.authentication)."""
 
 from django.contrib.auth.models import Group, Permission
+from django.db.models import Q
 
 MARKETERS = "Marketers"
 
@@ -21,11 +22,11 @@ MARKETER_PERMISSIONS = [
 def ensure_marketer_group() -> Group:
     """Create the Marketers group (idempotent) with exactly the UI permissions."""
     group, _ = Group.objects.get_or_create(name=MARKETERS)
-    permissions = []
+    wanted = Q()
     for dotted in MARKETER_PERMISSIONS:
         app_label, codename = dotted.split(".")
-        permissions.append(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    group.permissions.set(permissions)
+        wanted |= Q(content_type__app_label=app_label, codename=codename)
+    # A partial migrate (`migrate profiles 0001`) has not created every app's permissions yet;
+    # the next full migrate completes the group.
+    group.permissions.set(Permission.objects.filter(wanted))
     return group

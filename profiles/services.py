@@ -6,30 +6,109 @@ import hashlib
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from profiles.models import ApiToken, Profile, Segment
+from profiles.attributes import AttributeErrors, AttributeSpec, coerce_attributes
+from profiles.fields import (
+    FieldError,
+    normalize_email,
+    normalize_locale,
+    normalize_phone,
+    region_of_locale,
+    validate_timezone,
+)
+from profiles.models import ApiToken, AttributeDefinition, Profile, Segment
 from profiles.segments import validate_rules
 
 PROFILE_FIELDS = ("email", "phone", "first_name", "last_name", "timezone", "locale")
 TOKEN_PREFIX_LENGTH = 8
 
 
+class ProfileDataError(ValueError):
+    """Field → message for every unusable value; nothing was written."""
+
+    def __init__(self, errors: dict[str, Any]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def clean_profile_data(data: dict[str, Any], *, specs=None) -> dict[str, Any]:
+    """Validate and normalize profile fields and attributes (against the attribute schema).
+
+    Returns only the keys present in `data`; raises ProfileDataError listing every problem.
+    """
+    clean, errors = {}, {}
+    normalizers = {
+        "email": normalize_email,
+        "phone": lambda v: normalize_phone(v, region=region_of_locale(data.get("locale", ""))),
+        "timezone": validate_timezone,
+        "locale": normalize_locale,
+    }
+    for key in PROFILE_FIELDS:
+        if key not in data:
+            continue
+        value = data[key] if data[key] is not None else ""
+        try:
+            clean[key] = normalizers[key](value) if key in normalizers else str(value).strip()
+        except FieldError as exc:
+            errors[key] = str(exc)
+    if "attributes" in data and data["attributes"] is not None:
+        try:
+            clean["attributes"] = coerce_attributes(
+                data["attributes"], specs if specs is not None else attribute_specs(),
+                unknown=settings.PROFILE_UNKNOWN_ATTRIBUTES,
+            )
+        except AttributeErrors as exc:
+            errors["attributes"] = exc.errors
+    if errors:
+        raise ProfileDataError(errors)
+    return clean
+
+
+def merge_attributes(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Last write wins per key; a None value removes the key."""
+    merged = {**current, **changes}
+    return {k: v for k, v in merged.items() if v is not None}
+
+
 def profile_upsert(*, external_id: str, data: dict[str, Any]) -> tuple[Profile, bool]:
     """Create or update the profile with this external_id; attributes are merged."""
-    values = {key: data[key] for key in PROFILE_FIELDS if key in data}
-    attributes = data.get("attributes") or {}
+    clean = clean_profile_data(data)
+    attributes = clean.pop("attributes", {})
     with transaction.atomic():
         profile, created = Profile.objects.select_for_update().get_or_create(
-            external_id=external_id, defaults={**values, "attributes": attributes}
+            external_id=external_id,
+            defaults={**clean, "attributes": merge_attributes({}, attributes)},
         )
         if not created:
-            for key, value in values.items():
-                setattr(profile, key, value)
-            profile.attributes = {**profile.attributes, **attributes}
-            profile.save(update_fields=[*values, "attributes", "updated_at"])
+            _apply(profile, clean, attributes)
     return profile, created
+
+
+def profile_update(*, profile: Profile, data: dict[str, Any]) -> Profile:
+    """Change some fields of an existing profile (PATCH); attributes are merged."""
+    clean = clean_profile_data(data)
+    attributes = clean.pop("attributes", {})
+    with transaction.atomic():
+        profile = Profile.objects.select_for_update().get(pk=profile.pk)
+        _apply(profile, clean, attributes)
+    return profile
+
+
+def _apply(profile: Profile, fields: dict[str, Any], attributes: dict[str, Any]) -> None:
+    for key, value in fields.items():
+        setattr(profile, key, value)
+    profile.attributes = merge_attributes(profile.attributes, attributes)
+    profile.save(update_fields=[*fields, "attributes", "updated_at"])
+
+
+def attribute_specs() -> dict[str, AttributeSpec]:
+    return {
+        d.key: AttributeSpec(d.key, d.type, tuple(d.allowed_values or ()))
+        for d in AttributeDefinition.objects.all()
+    }
 
 
 def segment_save(*, segment: Segment | None = None, name: str, description: str = "",

@@ -157,3 +157,24 @@ TEMPLATE_MAX_OUTPUT_BYTES = env.int("TEMPLATE_MAX_OUTPUT_BYTES", default=2_000_0
 TEMPLATE_LOOP_LIMIT = env.int("TEMPLATE_LOOP_LIMIT", default=10_000)
 # Messages live in the session, not a cookie: an API token's secret is shown once as a message.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- Profiles and events (issue #3) ------------------------------------------------------
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+MEDIA_URL = "/media/"  # never served publicly: imports and exports are downloaded through views
+# Attribute keys with no declared definition: "store" them untyped, or "reject" the write.
+PROFILE_UNKNOWN_ATTRIBUTES = env.str("PROFILE_UNKNOWN_ATTRIBUTES", default="store")
+# Per channel, what an unknown consent means: "opt_out" regime = may send until the profile
+# opts out; "opt_in" regime = may send only after an explicit opt-in.
+CONSENT_REGIMES = {
+    "email": env.str("CONSENT_EMAIL", default="opt_out"),
+    "sms": env.str("CONSENT_SMS", default="opt_in"),
+    "push": env.str("CONSENT_PUSH", default="opt_in"),
+    "mail": env.str("CONSENT_MAIL", default="opt_out"),
+}
+# Events older than this are refused at ingestion and their monthly partitions dropped.
+EVENT_RETENTION_DAYS = env.int("EVENT_RETENTION_DAYS", default=395)
+# How far ahead of the server clock an event's occurred_at may be (client clock skew).
+EVENT_MAX_FUTURE_SECONDS = env.int("EVENT_MAX_FUTURE_SECONDS", default=86_400)
+INGEST_BATCH_MAX_ITEMS = env.int("INGEST_BATCH_MAX_ITEMS", default=1000)
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=1_048_576)
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, 2_621_440)

@@ -1,0 +1,115 @@
+"""Consent: the single source the delivery policy reads.
+
+A profile's consent is kept per channel (email, sms, push, mail) and per topic on a channel.
+Each change updates the current row and appends to the history, in one transaction. What an
+unknown consent means is the channel's regime (settings.CONSENT_REGIMES): "opt_out" channels
+may send until the profile opts out, "opt_in" channels only after an explicit opt-in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from profiles.models import Consent, ConsentChange, ConsentChannel, ConsentState, Profile, Topic
+
+
+class ConsentError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ConsentUpdate:
+    channel: str
+    state: str
+    topic: str | None = None  # a Topic key
+    source: str = ""
+    occurred_at: datetime | None = None
+
+
+def consent_set(*, profile: Profile, update: ConsentUpdate) -> bool:
+    """Apply one consent change; return True when the state changed (history appended)."""
+    channel, state = update.channel, update.state
+    if channel not in ConsentChannel.values:
+        choices = ", ".join(ConsentChannel.values)
+        raise ConsentError(f"Unknown channel {channel!r}: use one of {choices}.")
+    if state not in ConsentState.values:
+        raise ConsentError(f"Unknown state {state!r}: use one of {', '.join(ConsentState.values)}.")
+    topic = _topic(update.topic) if update.topic else None
+    when = update.occurred_at or timezone.now()
+    with transaction.atomic():
+        current = (
+            Consent.objects.select_for_update()
+            .filter(profile=profile, channel=channel, topic=topic)
+            .first()
+        )
+        previous = current.state if current else ConsentState.UNKNOWN
+        if previous == state:
+            return False
+        Consent.objects.update_or_create(
+            profile=profile, channel=channel, topic=topic,
+            defaults={"state": state, "source": update.source, "updated_at": when},
+        )
+        ConsentChange.objects.create(
+            profile=profile, channel=channel, topic=topic, state=state,
+            previous_state=previous, source=update.source, occurred_at=when,
+        )
+    return True
+
+
+def _topic(key: str) -> Topic:
+    topic = Topic.objects.filter(key=key).first()
+    if topic is None:
+        raise ConsentError(f"Unknown topic {key!r}.")
+    return topic
+
+
+def consent_state(*, profile: Profile, channel: str, topic: Topic | None = None) -> str:
+    row = Consent.objects.filter(profile=profile, channel=channel, topic=topic).first()
+    return row.state if row else ConsentState.UNKNOWN
+
+
+def consent_allows(*, profile: Profile, channel: str, topic: Topic | None = None) -> bool:
+    """May this channel (and topic) reach the profile? Opt-out of the channel beats a topic."""
+    states = dict(
+        Consent.objects.filter(profile=profile, channel=channel, topic__in=[None, topic])
+        .values_list("topic_id", "state")
+    )
+    channel_state = states.get(None, ConsentState.UNKNOWN)
+    if channel_state == ConsentState.OPTED_OUT:
+        return False
+    if topic is not None:
+        topic_state = states.get(topic.pk, ConsentState.UNKNOWN)
+        if topic_state != ConsentState.UNKNOWN:
+            return topic_state == ConsentState.OPTED_IN
+    if channel_state == ConsentState.OPTED_IN:
+        return True
+    return settings.CONSENT_REGIMES.get(channel, "opt_in") == "opt_out"
+
+
+def consent_summary(*, profile: Profile) -> list[dict]:
+    """Every channel and topic with its state and whether sending is allowed, for pages/API."""
+    rows = {(c.channel, c.topic_id): c for c in profile.consents.select_related("topic")}
+    summary = []
+    for channel in ConsentChannel:
+        summary.append(_summary_row(profile, channel, None, rows))
+    for topic in Topic.objects.all():
+        summary.append(_summary_row(profile, topic.channel, topic, rows))
+    return summary
+
+
+def _summary_row(profile, channel, topic, rows) -> dict:
+    row = rows.get((channel, topic.pk if topic else None))
+    return {
+        "channel": str(channel),
+        "topic": topic.key if topic else None,
+        "topic_name": topic.name if topic else None,
+        "state": row.state if row else ConsentState.UNKNOWN,
+        "source": row.source if row else "",
+        "updated_at": row.updated_at if row else None,
+        "allowed": consent_allows(profile=profile, channel=channel, topic=topic),
+    }
