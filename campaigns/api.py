@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from campaigns.models import Campaign
 from campaigns.selectors import campaign_delivery_counts, campaign_list, campaigns_delivery_counts
 from channels.models import DeliveryStatus
-from profiles.api import IdCursorPagination
+from profiles.api.profiles import IdCursorPagination
 
 DELIVERY_COUNTS_SCHEMA = {
     "type": "object",

@@ -7,7 +7,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.routers import SimpleRouter
 
 from campaigns.api import CampaignViewSet
-from profiles.api import ProfileViewSet, SegmentViewSet
+from profiles.api.profiles import ProfileViewSet, SegmentViewSet
 
 router = SimpleRouter()
 router.register("profiles", ProfileViewSet, basename="api-profile")

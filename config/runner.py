@@ -178,7 +178,7 @@ def _children(env: dict[str, str], mail: tuple[str, int] | None) -> list[Child]:
     children = [
         Child("web", [*manage, "runserver", f"127.0.0.1:{env['PORT']}", "--noreload"]),
         Child("worker", [*manage, "rqworker", "--with-scheduler",
-                         "launch", "send", "sweep", "default"]),
+                         "events", "launch", "send", "imports", "sweep", "default"]),
         Child("cron", [*manage, "rqcron", "config.cron"]),
     ]
     if mail:

@@ -1,5 +1,6 @@
 import django_rq
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group
 
 from tests.factories import UserFactory
@@ -15,7 +16,7 @@ def redis_conn():
 
 
 def _clear_queues() -> None:
-    for name in ("default", "launch", "send", "sweep"):
+    for name in settings.RQ_QUEUES:
         queue = django_rq.get_queue(name)
         queue.empty()
         for registry in (queue.scheduled_job_registry, queue.failed_job_registry):

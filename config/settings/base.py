@@ -81,7 +81,7 @@ REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 # Queues split by kind of work so sends, launches and sweeps scale separately.
 RQ_QUEUES = {
     name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}
-    for name in ("default", "launch", "send", "sweep")
+    for name in ("default", "events", "launch", "send", "sweep", "imports")
 }
 RQ_SHOW_ADMIN_LINK = True
 

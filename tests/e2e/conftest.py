@@ -26,7 +26,7 @@ from rq import Worker
 from tests.smtp import SmtpSink, closed_port
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
-WORKER_QUEUES = ("launch", "send", "sweep", "default")
+WORKER_QUEUES = ("events", "launch", "send", "imports", "sweep", "default")
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

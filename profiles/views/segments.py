@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
 
 from profiles.forms import (
@@ -12,35 +11,10 @@ from profiles.forms import (
     initial_from_rules,
     rules_from_forms,
 )
-from profiles.models import Profile, Segment
+from profiles.models import Segment
 from profiles.segments import RuleError, describe_rules
-from profiles.selectors import (
-    attribute_keys,
-    profile_search,
-    segment_count,
-    segment_members,
-)
+from profiles.selectors import attribute_keys, segment_count, segment_members
 from profiles.services import segment_save
-
-PAGE_SIZE = 50
-
-
-@permission_required("profiles.view_profile", raise_exception=True)
-def profile_list(request):
-    query = request.GET.get("q", "")
-    page = Paginator(profile_search(query=query), PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "profiles/profile_list.html", {"page": page, "query": query})
-
-
-@permission_required("profiles.view_profile", raise_exception=True)
-def profile_detail(request, pk: int):
-    profile = get_object_or_404(Profile, pk=pk)
-    context = {
-        "profile": profile,
-        "events": profile.events.all()[:20],
-        "deliveries": profile.deliveries.select_related("campaign_step__campaign")[:20],
-    }
-    return render(request, "profiles/profile_detail.html", context)
 
 
 @permission_required("profiles.view_segment", raise_exception=True)

@@ -1,0 +1,1 @@
+"""The integrator API of the profiles app, one module per concept."""

@@ -1,0 +1,1 @@
+"""Marketer pages of the profiles app, one module per concept."""
