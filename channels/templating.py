@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from liquid import Environment
-from liquid.exceptions import LiquidError
+from liquid.exceptions import LiquidError, LiquidValueError
 
 
 class TemplateSyntaxError(ValueError):
@@ -28,6 +28,27 @@ class _SandboxedEnvironment(Environment):
     # `assign s = s | append: s` in a loop doubles a string without writing output; the
     # namespace limit stops it long before it exhausts the worker's memory.
     local_namespace_limit = settings.TEMPLATE_MAX_OUTPUT_BYTES
+
+    def setup_tags_and_filters(self, *, extra: bool = False) -> None:
+        super().setup_tags_and_filters(extra=extra)
+        # A range literal is lazy, but filters such as join or sort materialize it:
+        # `{{ (1..100000000) | join }}` would take a worker's memory. Filters refuse inputs
+        # longer than the loop limit.
+        self.filters = {name: _bounded(f) for name, f in self.filters.items()}
+
+
+def _bounded(filter_func):
+    limit = settings.TEMPLATE_LOOP_LIMIT
+
+    def bounded(value, *args, **kwargs):
+        if isinstance(value, range | list | tuple) and len(value) > limit:
+            raise LiquidValueError(f"a filter input longer than {limit} items", token=None)
+        return filter_func(value, *args, **kwargs)
+
+    for flag in ("with_context", "with_environment"):
+        if getattr(filter_func, flag, False):
+            setattr(bounded, flag, True)
+    return bounded
 
 
 @lru_cache(maxsize=2)

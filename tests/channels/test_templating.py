@@ -149,3 +149,20 @@ def test_a_string_doubled_in_a_variable_is_cut_off():
 
     with pytest.raises(LiquidError, match="local namespace limit"):
         render(source)
+
+
+def test_a_huge_range_given_to_a_filter_is_refused_not_materialized():
+    # Given a template that would join a hundred million numbers
+    source = "{{ (1..100000000) | join: ',' }}"
+
+    # When it is checked at save time, then it is refused quickly with a clear reason
+    with pytest.raises(TemplateSyntaxError, match="longer than"):
+        check_template(source)
+
+
+def test_filters_still_work_on_ordinary_lists():
+    rendered = compile_template("{{ (1..5) | join: '-' }} {{ 'a,b' | split: ',' | size }}").render(
+        {}
+    )
+
+    assert rendered == "1-2-3-4-5 2"
