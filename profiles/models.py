@@ -1,8 +1,17 @@
 from django.conf import settings
-from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.indexes import GinIndex, OpClass
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models.functions import Lower
+from django.db.models import Value
+from django.db.models.functions import Concat, Lower
+
+
+def full_name_search_key() -> Lower:
+    """lower(first_name || ' ' || last_name): the expression the name search index covers.
+
+    A query must use this very expression for PostgreSQL to match it against the index.
+    """
+    return Lower(Concat("first_name", Value(" "), "last_name"))
 
 
 class Profile(models.Model):
@@ -28,9 +37,17 @@ class Profile(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(Lower("email"), name="profile_email_lower"),
+            # text_pattern_ops serves both lower(email) = x and lower(email) LIKE 'x%' (prefix
+            # search) whatever the database collation.
+            models.Index(
+                OpClass(Lower("email"), name="text_pattern_ops"), name="profile_email_lower_pattern"
+            ),
             GinIndex(
                 fields=["attributes"], name="profile_attributes_gin", opclasses=["jsonb_path_ops"]
+            ),
+            # Substring search on the full name (profiles.search): a trigram index (pg_trgm).
+            GinIndex(
+                OpClass(full_name_search_key(), name="gin_trgm_ops"), name="profile_name_trgm"
             ),
         ]
 
