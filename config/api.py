@@ -1,12 +1,18 @@
 """The integrator API: a versioned router plus the OpenAPI schema and its (self-hosted) docs."""
 
 from django.contrib.auth.views import redirect_to_login
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.routers import SimpleRouter
 
 from campaigns.api import CampaignViewSet
+from profiles.api.ingestion import (
+    EventBatchView,
+    EventView,
+    IdentifyView,
+    ProfileEventsView,
+)
 from profiles.api.profiles import ProfileViewSet, SegmentViewSet
 
 router = SimpleRouter()
@@ -26,6 +32,13 @@ class ApiDocsView(SpectacularSwaggerView):
 
 
 urlpatterns = [
+    # Ingestion (its own views, before the router so profiles/<key>/events wins).
+    re_path(r"^v1/identify/?$", IdentifyView.as_view(), name="api-identify"),
+    re_path(r"^v1/events/?$", EventView.as_view(), name="api-events"),
+    re_path(r"^v1/events/batch/?$", EventBatchView.as_view(), name="api-events-batch"),
+    re_path(r"^v1/profiles/(?P<key>[^/]+)/events/?$", ProfileEventsView.as_view(),
+            name="api-profile-events"),
+    path("v1/", include("profiles.api.imports")),  # CSV imports (their own routes)
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),
