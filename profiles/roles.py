@@ -9,6 +9,8 @@ MARKETERS = "Marketers"
 # app_label.codename pairs the marketer pages check.
 MARKETER_PERMISSIONS = [
     "profiles.view_profile",
+    "profiles.add_profileimport",
+    "profiles.view_profileimport",
     "profiles.add_segment",
     "profiles.change_segment",
     "profiles.view_segment",

@@ -1,11 +1,22 @@
 from django.urls import path
 
+from profiles.views import imports as import_views
 from profiles.views import profiles as profile_views
 from profiles.views import segments as segment_views
 
 urlpatterns = [
     path("profiles/", profile_views.profile_list, name="profile_list"),
     path("profiles/<int:pk>/", profile_views.profile_detail, name="profile_detail"),
+    path("profiles/imports/", import_views.import_list, name="import_list"),
+    path("profiles/imports/new/", import_views.import_new, name="import_new"),
+    path("profiles/imports/<int:pk>/", import_views.import_detail, name="import_detail"),
+    path("profiles/imports/<int:pk>/progress/", import_views.import_progress_json,
+         name="import_progress"),
+    path("profiles/imports/<int:pk>/cancel/", import_views.import_cancel_view,
+         name="import_cancel"),
+    path("profiles/imports/<int:pk>/start/", import_views.import_restart, name="import_restart"),
+    path("profiles/imports/<int:pk>/errors.csv", import_views.import_errors,
+         name="import_errors"),
     path("segments/", segment_views.segment_list, name="segment_list"),
     path("segments/new/", segment_views.segment_create, name="segment_create"),
     path("segments/<int:pk>/", segment_views.segment_detail, name="segment_detail"),

@@ -280,8 +280,9 @@ class RowCleaner:
         try:
             values = clean_profile_data(data, specs=self.specs)
         except ProfileDataError as exc:
-            values = {}
             self._collect(exc.errors, errors)
+            # Still check the other cells, so the error file names every problem of the row.
+            values = {k: v for k, v in data.items() if k not in exc.errors}
         attributes = values.pop("attributes", None) or {}
         if external_id is not None:
             values["external_id"] = external_id

@@ -62,3 +62,19 @@ def csv_text(rows: list[list[str]], delimiter: str = ",") -> str:
     out = io.StringIO()
     csv.writer(out, delimiter=delimiter, lineterminator="\n").writerows(rows)
     return out.getvalue()
+
+
+@pytest.fixture
+def api_client(db):
+    """`api_client("profiles:read", ...)`: a client holding a fresh token with these scopes."""
+    from rest_framework.test import APIClient
+
+    from profiles.services import api_token_create
+
+    def make(*scopes: str) -> APIClient:
+        _, secret = api_token_create(name="tests", scopes=list(scopes))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    return make
