@@ -9,6 +9,17 @@ MARKETERS = "Marketers"
 # app_label.codename pairs the marketer pages check.
 MARKETER_PERMISSIONS = [
     "profiles.view_profile",
+    # Not profiles.delete_profile: erasing a profile (GDPR) is irreversible and left to those
+    # given it explicitly (staff, or a privacy officer's group).
+    "profiles.change_profile",
+    "profiles.change_consent",
+    "profiles.view_attributedefinition",
+    "profiles.add_attributedefinition",
+    "profiles.change_attributedefinition",
+    "profiles.delete_attributedefinition",
+    "profiles.view_topic",
+    "profiles.add_topic",
+    "profiles.change_topic",
     "profiles.add_profileimport",
     "profiles.view_profileimport",
     "profiles.add_segment",

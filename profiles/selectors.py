@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from profiles.models import Profile, Segment
+from profiles.search import ProfileFilters, filtered_profiles
 from profiles.segments import compile_rules
 
 
 def profile_search(*, query: str = "") -> QuerySet[Profile]:
-    profiles = Profile.objects.all()
-    query = query.strip()
-    if query:
-        profiles = profiles.filter(
-            Q(email__icontains=query)
-            | Q(external_id__iexact=query)
-            | Q(first_name__icontains=query)
-            | Q(last_name__icontains=query)
-        )
-    return profiles
+    """Email prefix, exact external_id or words of the name: each on an index (profiles.search)."""
+    return filtered_profiles(ProfileFilters(query=query))
+
+
+def profile_by_reference(*, reference: str, by: str = "") -> Profile:
+    """The profile an API path names: its id or its external_id.
+
+    A number is tried as an id, then as an external_id. When it is both (an id here, another
+    profile's external_id there) the call is refused rather than guessed: `by` ("id" or
+    "external_id") says which is meant. Raises Profile.DoesNotExist or AmbiguousReference.
+    """
+    if by == "external_id" or not reference.isdigit():
+        return Profile.objects.get(external_id=reference)
+    by_id = Profile.objects.filter(pk=int(reference)).first() if int(reference) < 2**63 else None
+    if by == "id":
+        if by_id is None:
+            raise Profile.DoesNotExist(reference)
+        return by_id
+    by_external_id = Profile.objects.filter(external_id=reference).first()
+    if by_id and by_external_id and by_id.pk != by_external_id.pk:
+        raise AmbiguousReference(reference)
+    if by_id or by_external_id:
+        return by_id or by_external_id
+    raise Profile.DoesNotExist(reference)
+
+
+class AmbiguousReference(LookupError):
+    """A number that is one profile's id and another's external_id."""
 
 
 def segment_members(*, segment: Segment) -> QuerySet[Profile]:

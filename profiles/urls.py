@@ -2,11 +2,26 @@ from django.urls import path
 
 from profiles.views import imports as import_views
 from profiles.views import profiles as profile_views
+from profiles.views import schema as schema_views
 from profiles.views import segments as segment_views
 
 urlpatterns = [
     path("profiles/", profile_views.profile_list, name="profile_list"),
     path("profiles/<int:pk>/", profile_views.profile_detail, name="profile_detail"),
+    path("profiles/<int:pk>/edit/", profile_views.profile_edit, name="profile_edit"),
+    path("profiles/<int:pk>/consent/", profile_views.profile_consent, name="profile_consent"),
+    path("profiles/<int:pk>/export/", profile_views.profile_export_download,
+         name="profile_export"),
+    path("profiles/<int:pk>/erase/", profile_views.profile_erase_confirm, name="profile_erase"),
+    path("settings/attributes/", schema_views.attribute_list, name="attribute_list"),
+    path("settings/attributes/new/", schema_views.attribute_create, name="attribute_create"),
+    path("settings/attributes/<int:pk>/edit/", schema_views.attribute_edit,
+         name="attribute_edit"),
+    path("settings/attributes/<int:pk>/delete/", schema_views.attribute_delete,
+         name="attribute_delete"),
+    path("settings/topics/", schema_views.topic_list, name="topic_list"),
+    path("settings/topics/new/", schema_views.topic_create, name="topic_create"),
+    path("settings/topics/<int:pk>/edit/", schema_views.topic_edit, name="topic_edit"),
     path("profiles/imports/", import_views.import_list, name="import_list"),
     path("profiles/imports/new/", import_views.import_new, name="import_new"),
     path("profiles/imports/<int:pk>/", import_views.import_detail, name="import_detail"),
