@@ -4,14 +4,75 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.http import StreamingHttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from profiles.models import ApiToken, Event, Profile, Segment
+from profiles.models import (
+    ApiToken,
+    AttributeDefinition,
+    AuditLog,
+    Consent,
+    ConsentChange,
+    Event,
+    Profile,
+    ProfileAlias,
+    ProfileMerge,
+    PushSubscription,
+    Segment,
+    Topic,
+)
+from profiles.privacy import export_json, profile_erase, profile_export
+from profiles.schema import SchemaError, format_allowed_values, parse_allowed_values
 from profiles.segments import RuleError, validate_rules
 from profiles.selectors import segment_count
 from profiles.services import api_token_create, api_token_revoke
+
+ERASE_AT_ONCE = 100
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ProfileAliasInline(admin.TabularInline):
+    model = ProfileAlias
+    extra = 0
+    fields = ["kind", "value", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+class PushSubscriptionInline(admin.TabularInline):
+    model = PushSubscription
+    extra = 0
+    fields = ["kind", "platform", "token", "created_at", "last_used_at"]
+    readonly_fields = ["created_at", "last_used_at"]
+
+
+class ConsentInline(ReadOnlyInline):
+    """Current consent. Changed only through profiles.consent, which keeps the history."""
+
+    model = Consent
+    fields = ["channel", "topic", "state", "source", "updated_at"]
+    readonly_fields = fields
+
+
+class ConsentChangeInline(ReadOnlyInline):
+    model = ConsentChange
+    verbose_name_plural = "consent history"
+    fields = ["occurred_at", "channel", "topic", "previous_state", "state", "source"]
+    readonly_fields = fields
+    ordering = ["-occurred_at", "-id"]
 
 
 @admin.register(Profile)
@@ -20,8 +81,49 @@ class ProfileAdmin(admin.ModelAdmin):
     list_filter = ["created_at"]
     search_fields = ["external_id", "email"]
     search_help_text = "An exact external id or email."
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["created_at", "updated_at", "last_seen_at"]
     show_full_result_count = False
+    inlines = [ProfileAliasInline, PushSubscriptionInline, ConsentInline, ConsentChangeInline]
+    actions = ["export_data", "erase"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting goes through the erase action: other apps' erase handlers run (deliveries
+        # keep their status, not the address) and the audit log records it.
+        return False
+
+    def has_erase_permission(self, request) -> bool:
+        return request.user.has_perm("profiles.delete_profile")
+
+    @admin.action(description="Export all data of the selected profile (GDPR, JSON)")
+    def export_data(self, request, queryset):
+        profiles = list(queryset[:2])
+        if len(profiles) != 1:
+            self.message_user(request, "Select exactly one profile to export.", messages.ERROR)
+            return None
+        export = profile_export(profile=profiles[0], actor=request.user)
+        response = StreamingHttpResponse(export_json(export), content_type="application/json")
+        response["Content-Disposition"] = f'attachment; filename="profile-{profiles[0].pk}.json"'
+        return response
+
+    @admin.action(description="Erase the selected profiles (GDPR)…", permissions=["erase"])
+    def erase(self, request, queryset):
+        profiles = list(queryset[: ERASE_AT_ONCE + 1])
+        if len(profiles) > ERASE_AT_ONCE:
+            self.message_user(
+                request, f"Erase at most {ERASE_AT_ONCE} profiles at a time.", messages.ERROR
+            )
+            return None
+        if request.POST.get("confirm") == "yes":
+            for profile in profiles:
+                profile_erase(profile=profile, actor=request.user)
+            self.message_user(request, f"{len(profiles)} profile(s) erased.", messages.SUCCESS)
+            return None
+        context = {
+            **self.admin_site.each_context(request), "title": "Erase profiles?",
+            "opts": self.model._meta, "profiles": profiles,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/profiles/profile/erase_confirmation.html", context)
 
     def get_search_results(self, request, queryset, search_term):
         # Both lookups hit an index; a substring search would scan a million rows.
@@ -149,3 +251,105 @@ class ApiTokenAdmin(admin.ModelAdmin):
         for token in tokens:
             api_token_revoke(token=token)
         self.message_user(request, f"{len(tokens)} token(s) revoked.", messages.SUCCESS)
+
+
+class AttributeDefinitionForm(forms.ModelForm):
+    allowed_values = forms.CharField(
+        required=False, help_text="Optional, separated by commas: the only values accepted."
+    )
+
+    class Meta:
+        model = AttributeDefinition
+        fields = ["key", "label", "type", "allowed_values", "description"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["allowed_values"] = format_allowed_values(self.instance.allowed_values)
+
+    def clean(self):
+        data = super().clean()
+        try:
+            data["allowed_values"] = parse_allowed_values(
+                type=data.get("type") or "", text=data.get("allowed_values") or ""
+            )
+        except SchemaError as exc:
+            self.add_error("allowed_values", exc.errors["allowed_values"])
+        return data
+
+
+@admin.register(AttributeDefinition)
+class AttributeDefinitionAdmin(admin.ModelAdmin):
+    form = AttributeDefinitionForm
+    list_display = ["key", "label", "type", "allowed", "updated_at"]
+    list_filter = ["type"]
+    search_fields = ["key", "label"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key"] if obj else []  # stored values, rules and integrations name it
+
+    @admin.display(description="Allowed values")
+    def allowed(self, definition: AttributeDefinition) -> str:
+        return format_allowed_values(definition.allowed_values) or "any"
+
+
+@admin.register(Topic)
+class TopicAdmin(admin.ModelAdmin):
+    list_display = ["name", "key", "channel", "created_at"]
+    list_filter = ["channel"]
+    search_fields = ["name", "key"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["key"] if obj else []
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History and records: looked at, never edited here."""
+
+    show_full_result_count = False
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ConsentChange)
+class ConsentChangeAdmin(ReadOnlyAdmin):
+    list_display = ["occurred_at", "profile", "channel", "topic", "previous_state", "state",
+                    "source"]
+    list_filter = ["channel", "state"]
+    list_select_related = ["profile", "topic"]
+    search_fields = ["=profile__external_id"]
+    search_help_text = "An exact external id."
+
+
+@admin.register(ProfileMerge)
+class ProfileMergeAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "survivor", "merged_profile_id", "merged_external_id",
+                    "reason"]
+    list_select_related = ["survivor"]
+    search_fields = ["=merged_external_id", "=survivor__external_id"]
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor", "action", "target_type", "target_id"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["=target_id", "actor"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(admin.ModelAdmin):
+    list_display = ["profile", "kind", "platform", "created_at", "last_used_at"]
+    list_filter = ["kind", "platform"]
+    list_select_related = ["profile"]
+    raw_id_fields = ["profile"]
+    search_fields = ["=profile__external_id"]
+    readonly_fields = ["created_at", "last_used_at"]
+    show_full_result_count = False

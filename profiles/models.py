@@ -110,7 +110,8 @@ class ApiToken(models.Model):
 
     SCOPES = [
         ("profiles:read", "Read profiles"),
-        ("profiles:write", "Create and update profiles"),
+        ("profiles:write", "Create, update and erase profiles, and change their consent"),
+        ("profiles:export", "Export everything held about a profile (GDPR)"),
         ("events:write", "Send events"),
         ("segments:read", "Read segments"),
         ("campaigns:read", "Read campaigns and their delivery counts"),

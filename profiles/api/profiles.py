@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
-from zoneinfo import available_timezones
 
-from django.core.validators import RegexValidator
-from django.db.models.functions import Lower
+from django.db import transaction
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
-from profiles.models import Profile, Segment
-from profiles.selectors import profile_search, segment_count
-from profiles.services import profile_upsert
-
-E164 = RegexValidator(r"^\+[1-9]\d{1,14}$", "Use the E.164 format, e.g. +33612345678.")
+from profiles.api.privacy import ProfilePrivacyMixin
+from profiles.consent import ConsentError, ConsentUpdate, consent_set, consent_summary
+from profiles.models import ConsentChannel, ConsentState, Profile, Segment, Topic
+from profiles.search import (
+    FilterValueError,
+    ProfileFilters,
+    attribute_filter_value,
+    filtered_profiles,
+)
+from profiles.segments import ATTRIBUTE_KEY
+from profiles.selectors import AmbiguousReference, profile_by_reference, segment_count
+from profiles.services import ProfileDataError, attribute_specs, profile_update, profile_upsert
 
 
 class ApiTokenScheme(OpenApiAuthenticationExtension):
@@ -38,39 +44,34 @@ class IdCursorPagination(CursorPagination):
     max_page_size = 1000
 
 
-@cache
-def _timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
+class AmbiguousProfile(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "ambiguous_profile"
 
 
 class ProfileSerializer(serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = [
-            "external_id", "email", "phone", "first_name", "last_name", "timezone", "locale",
-            "attributes", "created_at", "updated_at",
+            "id", "external_id", "email", "phone", "first_name", "last_name", "timezone",
+            "locale", "attributes", "created_at", "updated_at", "last_seen_at",
         ]
         read_only_fields = fields
 
 
-class ProfileUpsertSerializer(serializers.Serializer):
-    """Fields left out are kept as they are; `attributes` is merged key by key."""
+class ProfileChangeSerializer(serializers.Serializer):
+    """Fields left out are kept as they are; `attributes` is merged key by key (null removes a
+    key). Values are checked by profiles.services: email (domain lower-cased), phone (stored
+    E.164; a national number is read with the locale's country), IANA time zone, BCP 47 locale,
+    attributes against the attribute schema."""
 
-    external_id = serializers.CharField(max_length=255)
-    email = serializers.EmailField(max_length=254, required=False, allow_blank=True)
-    phone = serializers.CharField(
-        max_length=32, required=False, allow_blank=True, validators=[E164]
-    )
+    email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    phone = serializers.CharField(max_length=64, required=False, allow_blank=True)
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, allow_blank=True)
     timezone = serializers.CharField(max_length=64, required=False, help_text="IANA name.")
     locale = serializers.CharField(max_length=35, required=False, allow_blank=True)
     attributes = serializers.JSONField(required=False, help_text="A JSON object, merged.")
-
-    def validate_timezone(self, value: str) -> str:
-        if value not in _timezones():
-            raise serializers.ValidationError(f"Unknown time zone {value!r}: use an IANA name.")
-        return value
 
     def validate_attributes(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, dict):
@@ -81,8 +82,15 @@ class ProfileUpsertSerializer(serializers.Serializer):
         # A misspelt key ("Email", "attribute") would otherwise be dropped without a word.
         unknown = sorted(set(self.initial_data) - set(self.fields))
         if unknown:
-            raise serializers.ValidationError({key: "Unknown field." for key in unknown})
+            raise serializers.ValidationError({key: self.unknown_message(key) for key in unknown})
         return data
+
+    def unknown_message(self, key: str) -> str:
+        return "Unknown field."
+
+
+class ProfileUpsertSerializer(ProfileChangeSerializer):
+    external_id = serializers.CharField(max_length=255)
 
 
 class ProfileReplaceSerializer(ProfileUpsertSerializer):
@@ -96,12 +104,68 @@ class ProfileReplaceSerializer(ProfileUpsertSerializer):
         return value
 
 
+class ProfilePatchSerializer(ProfileChangeSerializer):
+    def unknown_message(self, key: str) -> str:
+        if key in ("id", "external_id"):
+            return "A profile's id and external_id cannot change."
+        return "Unknown field."
+
+
+class ConsentChangeSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=ConsentChannel.choices)
+    topic = serializers.SlugField(required=False, allow_null=True, help_text="A topic's key.")
+    state = serializers.ChoiceField(choices=ConsentState.choices)
+    source = serializers.CharField(
+        max_length=100, required=False, help_text="Where the person said so; the token's name "
+        "when left out.",
+    )
+    occurred_at = serializers.DateTimeField(required=False, help_text="When; now if left out.")
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("topic"):
+            topic = Topic.objects.filter(key=data["topic"]).first()
+            if topic is None:
+                raise serializers.ValidationError({"topic": f"Unknown topic {data['topic']!r}."})
+            if topic.channel != data["channel"]:
+                raise serializers.ValidationError(
+                    {"topic": f"Topic {topic.key!r} is on the {topic.channel} channel."}
+                )
+        return data
+
+
+class ConsentStatusSerializer(serializers.Serializer):
+    channel = serializers.CharField()
+    topic = serializers.CharField(allow_null=True)
+    topic_name = serializers.CharField(allow_null=True)
+    state = serializers.CharField()
+    source = serializers.CharField()
+    updated_at = serializers.DateTimeField(allow_null=True)
+    allowed = serializers.BooleanField(help_text="Whether the channel (and topic) may send now.")
+
+
+PROFILE_REF = OpenApiParameter(
+    "by", str, enum=["id", "external_id"],
+    description="Read the path as an id or an external_id. Without it a number is tried as an "
+    "id, then as an external_id; a number that is both (one profile's id, another's "
+    "external_id) is refused with 409.",
+)
+
+
+def profile_data_error(exc: ProfileDataError) -> ValidationError:
+    return ValidationError(exc.errors)
+
+
 @extend_schema(tags=["profiles"])
 @extend_schema_view(
     list=extend_schema(parameters=[
+        OpenApiParameter("q", str, description="An email prefix, words of the name, or an "
+                         "exact external_id."),
         OpenApiParameter("email", str, description="Exact email, case-insensitive."),
-        OpenApiParameter("q", str, description="Search email, names, or an exact external_id."),
+        OpenApiParameter("external_id", str, description="Exact external_id."),
+        OpenApiParameter("attribute", str, many=True, description="key:value, e.g. plan:pro "
+                         "(repeat for several; a number or true/false also matches its type)."),
     ]),
+    retrieve=extend_schema(parameters=[PROFILE_REF]),
     create=extend_schema(
         request=ProfileUpsertSerializer,
         responses={200: ProfileSerializer, 201: ProfileSerializer},
@@ -110,24 +174,70 @@ class ProfileReplaceSerializer(ProfileUpsertSerializer):
     update=extend_schema(
         request=ProfileReplaceSerializer,
         responses={200: ProfileSerializer, 201: ProfileSerializer},
-        description="Upsert the profile named in the URL: 201 when created, 200 when updated.",
+        description="Upsert the profile whose external_id is in the URL: 201 when created, 200 "
+        "when updated.",
     ),
+    partial_update=extend_schema(
+        request=ProfilePatchSerializer, responses={200: ProfileSerializer},
+        parameters=[PROFILE_REF],
+        description="Change some fields of the profile named by its id or external_id.",
+    ),
+    destroy=extend_schema(parameters=[PROFILE_REF]),
+    export=extend_schema(parameters=[PROFILE_REF]),
 )
-class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    required_scopes = {"GET": "profiles:read", "POST": "profiles:write", "PUT": "profiles:write"}
+class ProfileViewSet(
+    ProfilePrivacyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    required_scopes = {
+        "GET": "profiles:read", "POST": "profiles:write", "PUT": "profiles:write",
+        "PATCH": "profiles:write", "DELETE": "profiles:write",
+    }
     parser_classes = [JSONParser]
     serializer_class = ProfileSerializer
     pagination_class = IdCursorPagination
     lookup_field = "external_id"
+    lookup_url_kwarg = "ref"
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
-        profiles = profile_search(query=self.request.query_params.get("q", ""))
-        email = self.request.query_params.get("email", "").strip()
+        params = self.request.query_params
+        attributes = self._attribute_filters(params.getlist("attribute"))
+        profiles = filtered_profiles(
+            ProfileFilters(query=params.get("q", ""), attributes=attributes)
+        )
+        email = params.get("email", "").strip()
         if email:
-            # Lower(email) is what the profile_email_lower index covers.
-            profiles = profiles.alias(email_lower=Lower("email")).filter(email_lower=email.lower())
+            profiles = profiles.filter(email_search=email.lower())
+        if params.get("external_id"):
+            profiles = profiles.filter(external_id=params["external_id"])
         return profiles
+
+    def _attribute_filters(self, pairs: list[str]) -> dict[str, Any]:
+        specs, attributes = attribute_specs(), {}
+        for pair in pairs:
+            key, _, value = (part.strip() for part in pair.partition(":"))
+            if not ATTRIBUTE_KEY.match(key) or not value:
+                raise ValidationError({"attribute": [f"{pair!r}: use key:value, e.g. plan:pro."]})
+            try:
+                attributes[key] = attribute_filter_value(value, specs.get(key))
+            except FilterValueError as exc:
+                raise ValidationError({"attribute": [f"{key}: {exc}"]}) from None
+        return attributes
+
+    def get_object(self) -> Profile:
+        reference = self.kwargs[self.lookup_url_kwarg]
+        try:
+            return profile_by_reference(
+                reference=reference, by=self.request.query_params.get("by", "")
+            )
+        except Profile.DoesNotExist:
+            raise NotFound("No such profile.") from None
+        except AmbiguousReference:
+            raise AmbiguousProfile(
+                f"{reference} is one profile's id and another's external_id: add ?by=id or "
+                "?by=external_id."
+            ) from None
 
     def create(self, request) -> Response:
         payload = ProfileUpsertSerializer(data=request.data)
@@ -135,19 +245,66 @@ class ProfileViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         data = dict(payload.validated_data)
         return self._upsert(data.pop("external_id"), data)
 
-    def update(self, request, external_id: str) -> Response:
-        payload = ProfileReplaceSerializer(data=request.data, context={"external_id": external_id})
+    def update(self, request, ref: str) -> Response:
+        payload = ProfileReplaceSerializer(data=request.data, context={"external_id": ref})
         payload.is_valid(raise_exception=True)
         data = dict(payload.validated_data)
         data.pop("external_id", None)
-        return self._upsert(external_id, data)
+        return self._upsert(ref, data)
 
     def _upsert(self, external_id: str, data: dict[str, Any]) -> Response:
-        profile, created = profile_upsert(external_id=external_id, data=data)
+        try:
+            profile, created = profile_upsert(external_id=external_id, data=data)
+        except ProfileDataError as exc:
+            raise profile_data_error(exc) from None
         return Response(
             ProfileSerializer(profile).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+    def partial_update(self, request, ref: str) -> Response:
+        profile = self.get_object()
+        payload = ProfilePatchSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        try:
+            profile = profile_update(profile=profile, data=dict(payload.validated_data))
+        except ProfileDataError as exc:
+            raise profile_data_error(exc) from None
+        return Response(ProfileSerializer(profile).data)
+
+    @extend_schema(
+        methods=["GET"], parameters=[PROFILE_REF],
+        responses={200: ConsentStatusSerializer(many=True)},
+        description="Consent per channel and per topic, and whether each may send now.",
+    )
+    @extend_schema(
+        methods=["POST"], parameters=[PROFILE_REF],
+        request=ConsentChangeSerializer(many=True),
+        responses={200: ConsentStatusSerializer(many=True)},
+        description="Apply consent changes (all or none); each change is kept in the history.",
+    )
+    @action(detail=True, methods=["get", "post"], url_path="consent",
+            required_scopes={"GET": "profiles:read", "POST": "profiles:write"})
+    def consent(self, request, ref: str) -> Response:
+        profile = self.get_object()
+        if request.method == "POST":
+            changes = request.data if isinstance(request.data, list) else [request.data]
+            payload = ConsentChangeSerializer(data=changes, many=True)
+            payload.is_valid(raise_exception=True)
+            source = request.auth.name[:100]
+            try:
+                # All or none: a refused change leaves the others unapplied.
+                with transaction.atomic():
+                    for change in payload.validated_data:
+                        consent_set(profile=profile, update=ConsentUpdate(
+                            channel=change["channel"], topic=change.get("topic") or None,
+                            state=change["state"], source=change.get("source", source),
+                            occurred_at=change.get("occurred_at"),
+                        ))
+            except ConsentError as exc:
+                raise ValidationError({"consent": [str(exc)]}) from None
+        rows = consent_summary(profile=profile)
+        return Response(ConsentStatusSerializer(rows, many=True).data)
 
 
 class SegmentSerializer(serializers.ModelSerializer):
