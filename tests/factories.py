@@ -2,6 +2,7 @@
 
 import factory
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from campaigns.models import Campaign, Step
 from profiles.models import Profile, Segment
@@ -67,3 +68,34 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
     profile = factory.SubFactory(ProfileFactory)
     campaign_step = factory.SubFactory(StepFactory)
     address = factory.LazyAttribute(lambda d: d.profile.email)
+
+
+class AttributeDefinitionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "profiles.AttributeDefinition"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"attr_{n}")
+    label = factory.LazyAttribute(lambda d: d.key.replace("_", " ").capitalize())
+    type = "string"
+
+
+class TopicFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "profiles.Topic"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"topic-{n}")
+    name = factory.LazyAttribute(lambda t: t.key.replace("-", " ").capitalize())
+    channel = "email"
+
+
+class EventFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "profiles.Event"
+
+    profile = factory.SubFactory(ProfileFactory)
+    name = "page_viewed"
+    properties = factory.LazyFunction(lambda: {"path": "/"})
+    occurred_at = factory.LazyFunction(timezone.now)
+    source = "web"
