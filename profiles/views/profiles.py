@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from profiles.consent import ConsentError, ConsentUpdate, consent_set, consent_summary
 from profiles.forms import ConsentForm, EraseForm, ProfileFilterForm, ProfileForm
-from profiles.models import AttributeDefinition, ConsentState, Profile
+from profiles.models import AttributeDefinition, ConsentChannel, ConsentState, Profile
 from profiles.privacy import export_json, profile_erase, profile_export
 from profiles.search import ProfileFilters, profile_page
 from profiles.services import ProfileDataError, attribute_specs, profile_update
@@ -79,9 +79,9 @@ def _detail(request, profile: Profile, form: ProfileForm, status: int = 200):
 
 def _consent_rows(profile: Profile) -> list[dict]:
     """consent_summary with the labels the page shows: the state, the channel's regime."""
-    states = dict(ConsentState.choices)
+    states, channels = dict(ConsentState.choices), dict(ConsentChannel.choices)
     return [
-        {**row, "state_label": states[row["state"]],
+        {**row, "state_label": states[row["state"]], "channel_label": channels[row["channel"]],
          "regime": settings.CONSENT_REGIMES.get(row["channel"], "opt_in").replace("_", "-")}
         for row in consent_summary(profile=profile)
     ]
