@@ -156,7 +156,7 @@ class SegmentAdminForm(forms.ModelForm):
 
     def clean_rules(self):
         try:
-            return validate_rules(self.cleaned_data["rules"])
+            return validate_rules(self.cleaned_data["rules"], segment_id=self.instance.pk)
         except RuleError as exc:
             raise forms.ValidationError(str(exc)) from exc
 

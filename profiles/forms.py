@@ -57,9 +57,9 @@ class ConditionForm(forms.Form):
         try:
             validate_rules({"all": [self.condition(data)]})
         except RuleError as exc:
-            for messages in exc.errors.values():
-                for message in messages:
-                    self.add_error("field" if "field" in message else None, message)
+            for error in exc.errors:
+                target = "field" if error["path"].endswith((".field", ".key")) else None
+                self.add_error(target, error["message"])
         return data
 
     @staticmethod

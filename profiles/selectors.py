@@ -42,7 +42,7 @@ class AmbiguousReference(LookupError):
 
 def segment_members(*, segment: Segment) -> QuerySet[Profile]:
     """The segment's current members as one SQL query (never loaded into Python)."""
-    return Profile.objects.filter(compile_rules(segment.rules))
+    return compile_rules(segment.rules)
 
 
 def segment_count(*, segment: Segment) -> int:

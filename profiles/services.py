@@ -114,7 +114,7 @@ def attribute_specs() -> dict[str, AttributeSpec]:
 def segment_save(*, segment: Segment | None = None, name: str, description: str = "",
                  rules: Any, user=None) -> Segment:
     """Create or update a segment; raises RuleError on rules that do not compile."""
-    rules = validate_rules(rules)
+    rules = validate_rules(rules, segment_id=segment.pk if segment else None)
     if segment is None:
         return Segment.objects.create(
             name=name, description=description, rules=rules, created_by=user

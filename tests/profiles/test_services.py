@@ -8,6 +8,9 @@ from profiles.services import profile_upsert, segment_save
 from tests.factories import ProfileFactory, SegmentFactory
 
 PRO = {"all": [{"field": "attributes.plan", "op": "equals", "value": "pro"}]}
+# The same rules as the engine stores them (profiles.rules.schema).
+PRO_NORMALIZED = {"all": [{"type": "attribute", "key": "plan", "value_type": "string",
+                           "op": "equals", "value": "pro"}]}
 
 
 @pytest.mark.django_db
@@ -57,7 +60,7 @@ def test_segment_save_creates_a_segment_with_normalized_rules():
 
     segment.refresh_from_db()
     assert segment.name == "Pro users"
-    assert segment.rules == PRO
+    assert segment.rules == PRO_NORMALIZED
 
 
 @pytest.mark.django_db
@@ -75,7 +78,7 @@ def test_segment_save_updates_an_existing_segment():
     segment_save(segment=segment, name="New", description="Paying", rules=PRO)
 
     segment.refresh_from_db()
-    assert (segment.name, segment.description, segment.rules) == ("New", "Paying", PRO)
+    assert (segment.name, segment.description, segment.rules) == ("New", "Paying", PRO_NORMALIZED)
 
 
 @pytest.mark.django_db
@@ -85,7 +88,7 @@ def test_segment_save_refuses_bad_rules_and_creates_nothing():
     with pytest.raises(RuleError) as raised:
         segment_save(name="Broken", rules=bad)
 
-    assert "0" in raised.value.errors
+    assert raised.value.as_dict() == {"$.all[0].field": "Unknown profile field 'password'."}
     assert not Segment.objects.exists()
 
 

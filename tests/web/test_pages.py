@@ -89,7 +89,8 @@ def test_saving_a_segment_shows_its_count(marketer_client):
     response = marketer_client.post(reverse("segment_create"), _segment_post(), follow=True)
 
     segment = Segment.objects.get()
-    assert segment.rules == {"all": [{"field": "attributes.plan", "op": "equals", "value": "pro"}]}
+    assert segment.rules == {"all": [{"type": "attribute", "key": "plan", "value_type": "string",
+                                      "op": "equals", "value": "pro"}]}
     assert b'id="segment-count">2<' in response.content
 
 
@@ -100,7 +101,7 @@ def test_a_bad_condition_is_shown_next_to_its_field(marketer_client):
 
     assert response.status_code == 200
     assert b"field-error" in response.content
-    assert b"Unknown field" in response.content
+    assert b"is not an attribute key" in response.content
     assert not Segment.objects.exists()
 
 
