@@ -197,10 +197,7 @@ def _rows(filters: ProfileFilters, *, after: int | None, before: int | None, siz
     if not filters.active:
         return list(Profile.objects.filter(beyond).order_by(order)[:size])
     # Step 1: the WINDOW rows next to the cursor, walked on the primary key.
-    edge = (
-        Profile.objects.filter(beyond).order_by(order)
-        .values_list("pk", flat=True)[WINDOW - 1:WINDOW].first()
-    )
+    edge = _window_edge(beyond, newer_first=newer_first)
     within = Q() if edge is None else Q(pk__gte=edge) if newer_first else Q(pk__lte=edge)
     matches = filtered_profiles(filters).filter(beyond).order_by(order)
     with _planner(enable_bitmapscan=False):
@@ -222,16 +219,43 @@ def _beyond(*, after: int | None, before: int | None) -> Q:
 
 
 def profile_count(*, filters: ProfileFilters) -> tuple[int, bool, bool]:
-    """(count, is_estimate, is_capped) without counting a million rows."""
+    """(count, is_estimate, is_capped), without counting a million rows.
+
+    Unfiltered: the planner's estimate of the table. Filtered: the matches among the newest
+    WINDOW profiles, scaled to the table, when that says "more than COUNT_CAP" (a common value:
+    counting it would visit COUNT_CAP rows scattered over the table); otherwise the exact count,
+    from the filter's indexes, up to COUNT_CAP.
+    """
+    total = profile_table_estimate()
     if not filters.active:
-        estimate = profile_table_estimate()
-        if estimate > COUNT_CAP:
-            return estimate, True, False
+        if total > COUNT_CAP:
+            return total, True, False
         return Profile.objects.count(), False, False
-    # Counts the rows of the filter's bitmap, stopping at COUNT_CAP + 1.
+    matches = filtered_profiles(filters).order_by()
+    edge = _window_edge(Q(), newer_first=True)
+    if edge is not None:
+        with _planner(enable_bitmapscan=False):
+            sampled = matches.filter(pk__gte=edge).count()
+        estimate = sampled * max(total, WINDOW) / WINDOW
+        if estimate > COUNT_CAP:
+            return _about(estimate), True, False
     with _planner(enable_seqscan=False, enable_indexscan=False):
-        count = filtered_profiles(filters).values("pk")[: COUNT_CAP + 1].count()
+        count = matches.values("pk")[: COUNT_CAP + 1].count()
     return min(count, COUNT_CAP), False, count > COUNT_CAP
+
+
+def _about(estimate: float) -> int:
+    """Two significant digits: 298,713 → 300,000. An estimate should not look exact."""
+    digits = len(str(int(estimate))) - 2
+    return int(round(estimate, -digits)) if digits > 0 else int(estimate)
+
+
+def _window_edge(beyond: Q, *, newer_first: bool) -> int | None:
+    """The id WINDOW rows away from the cursor (None when fewer rows are left)."""
+    return (
+        Profile.objects.filter(beyond).order_by("-id" if newer_first else "id")
+        .values_list("pk", flat=True)[WINDOW - 1:WINDOW].first()
+    )
 
 
 def profile_table_estimate() -> int:
@@ -256,10 +280,13 @@ def _planner(**switches: bool):
     on an error; inside a caller's transaction it is set back to the default explicitly, so
     nothing leaks to the request's other queries.
     """
-    names = sorted(switches)
+    settings = [(name, "on" if value else "off") for name, value in sorted(switches.items())]
     with transaction.atomic(), connection.cursor() as cursor:
-        for name in names:
-            cursor.execute(f"SET LOCAL {name} = {'on' if switches[name] else 'off'}")
+        cursor.execute(_set_locals(settings))
         yield
-        for name in names:
-            cursor.execute(f"SET LOCAL {name} TO DEFAULT")
+        cursor.execute(_set_locals([(name, "default") for name, _ in settings]))
+
+
+def _set_locals(settings: list[tuple[str, str]]) -> str:
+    # Names and values come from this module, never from a request.
+    return "; ".join(f"SET LOCAL {name} TO {value}" for name, value in settings)

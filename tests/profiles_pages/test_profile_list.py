@@ -157,6 +157,21 @@ def test_a_filtered_count_stops_at_the_cap(marketer_client, monkeypatch):
     assert "1 profile matches" in exact.content.decode()
 
 
+def test_a_common_filter_is_counted_from_the_newest_profiles(marketer_client, monkeypatch):
+    monkeypatch.setattr(search, "COUNT_CAP", 3)
+    monkeypatch.setattr(search, "WINDOW", 4)
+    for plan in ["pro", "free"] * 5:
+        ProfileFactory(attributes={"plan": plan})
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE profiles_profile")
+
+    response = marketer_client.get(LIST, {"attr": "plan", "value": "pro"})
+
+    page = response.context["page"]
+    assert (page.count, page.count_is_estimate) == (5, True)  # 2 of the newest 4, × 10 / 4
+    assert "About 5 profiles match" in response.content.decode()
+
+
 def test_sparse_matches_past_the_window_are_found_through_the_indexes(monkeypatch):
     monkeypatch.setattr(search, "WINDOW", 3)
     old = ProfileFactory.create_batch(3, attributes={"plan": "legacy"})
