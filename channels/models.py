@@ -25,7 +25,10 @@ class Delivery(models.Model):
     from the transactional API (later) has no step.
     """
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="deliveries")
+    # Null once the profile is erased (GDPR): the row and its log stay for campaign counts.
+    profile = models.ForeignKey(
+        Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     campaign_step = models.ForeignKey(
         "campaigns.Step", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )

@@ -201,3 +201,17 @@ def test_a_campaign_without_segment_cannot_be_scheduled(marketer_client, redis_c
     )
 
     assert b"Choose an audience segment" in response.content
+
+
+def test_a_delivery_of_an_erased_profile_still_shows(marketer_client):
+    from channels.models import Delivery
+
+    step = StepFactory()
+    delivery = Delivery.objects.create(campaign_step=step, profile=None, address="",
+                                       status="sent")
+
+    campaign_page = marketer_client.get(reverse("campaign_detail", args=[step.campaign_id]))
+    delivery_page = marketer_client.get(reverse("delivery_detail", args=[delivery.pk]))
+
+    assert b"erased profile" in campaign_page.content
+    assert b"erased profile" in delivery_page.content
