@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 
 from profiles.consent import ConsentUpdate, consent_set
@@ -159,9 +159,9 @@ def _resolve(external_id: str, anonymous_id: str, email: str,
     if anon is not None and (not external_id or anon.external_id in (None, external_id)):
         return anon, False, None  # the anonymous profile becomes the identified one
     if email and not external_id:
-        from profiles.ingestion import lock_emails
+        from profiles.ingestion import lock_emails, raw_cursor
 
-        with connection.cursor() as cursor:
+        with raw_cursor() as cursor:
             lock_emails(cursor, [email.lower()])
         if profile_by_email(email) is not None:
             raise _Stale

@@ -165,3 +165,27 @@ def test_the_batch_source_applies_to_items_without_their_own(sender):
     sender.post(BATCH, {"batch": items, "source": "ios"}, format="json")
 
     assert sorted(Event.objects.values_list("source", flat=True)) == ["ios", "web"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("raw_item", "field", "words"), [
+    ('{"type":"track","name":"a","external_id":"c","properties":{"p":"x\\u0000"}}',
+     "properties", "NUL"),
+    ('{"type":"track","name":"a","external_id":"c","properties":{"p":1e400}}',
+     "properties", "finite"),
+    ('{"type":"track","name":"a","external_id":"c","properties":{"p":"\\ud800"}}',
+     "properties", "surrogate"),
+    ('{"type":"track","name":"a\\u0000","external_id":"c"}', "name", "NUL"),
+    ('{"type":"identify","external_id":"c","attributes":{"p":"\\u0000"}}', "attributes", "NUL"),
+])
+def test_a_value_postgresql_cannot_store_fails_its_item_only(sender, raw_item, field, words):
+    good = json.dumps(track(external_id="c-2"))
+    body = '{"batch": [' + raw_item + "," + good + "]}"
+
+    response = sender.generic("POST", BATCH, body, content_type="application/json")
+
+    assert response.status_code == 207
+    bad, ok = response.json()["results"]
+    assert words in bad["errors"][field]
+    assert ok["status"] == "created"
+    assert Event.objects.count() == 1

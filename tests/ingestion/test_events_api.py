@@ -106,6 +106,24 @@ def test_last_seen_at_only_moves_forward(sender):
 
 
 @pytest.mark.django_db
+def test_last_seen_at_is_rewritten_only_past_its_resolution(sender):
+    profile = ProfileFactory(external_id="c")
+    sender.post(EVENTS, {"name": "a", "external_id": "c",
+                         "occurred_at": "2026-11-20T10:00:00Z"}, format="json")
+
+    sender.post(EVENTS, {"name": "b", "external_id": "c",
+                         "occurred_at": "2026-11-20T10:00:30Z"}, format="json")
+    profile.refresh_from_db()
+    within = profile.last_seen_at.isoformat()
+    sender.post(EVENTS, {"name": "c", "external_id": "c",
+                         "occurred_at": "2026-11-20T10:01:00.5Z"}, format="json")
+    profile.refresh_from_db()
+
+    assert within == "2026-11-20T10:00:00+00:00"  # 30 s newer: not worth a row rewrite
+    assert profile.last_seen_at.isoformat() == "2026-11-20T10:01:00.500000+00:00"
+
+
+@pytest.mark.django_db
 def test_an_event_older_than_the_retention_horizon_is_refused(sender, settings):
     settings.EVENT_RETENTION_DAYS = 30
     old = (timezone.now() - timedelta(days=31)).isoformat()
