@@ -40,6 +40,7 @@ COUNT_CAP = 10_000
 WINDOW = 10_000
 # Shorter words hold no trigram of their own: only at the start of a word can pg_trgm find them.
 TRIGRAM_MIN = 3
+_UNKNOWN = object()  # a window edge not looked up yet
 
 
 class SearchMode:
@@ -172,7 +173,7 @@ def profile_page(
     """One page of profiles, newest first, `after`/`before` a cursor from a previous page."""
     size = size or PAGE_SIZE
     backwards = before is not None and after is None
-    rows = _rows(filters, after=after, before=before if backwards else None, size=size + 1)
+    rows, edge = _rows(filters, after=after, before=before if backwards else None, size=size + 1)
     if backwards and len(rows) <= size:
         # Walked back to the newest profiles: that is simply the first page.
         return profile_page(filters=filters, size=size)
@@ -181,7 +182,10 @@ def profile_page(
     if backwards:
         rows.reverse()
     newest, oldest = (rows[0].pk, rows[-1].pk) if rows else (None, None)
-    count, estimate, capped = profile_count(filters=filters)
+    first_page = after is None and not backwards
+    count, estimate, capped = profile_count(
+        filters=filters, newest_edge=edge if first_page else _UNKNOWN
+    )
     return ProfilePage(
         profiles=rows,
         next_cursor=oldest if (more or backwards) and rows else None,
@@ -191,11 +195,12 @@ def profile_page(
 
 
 def _rows(filters: ProfileFilters, *, after: int | None, before: int | None, size: int):
+    """(rows, the window's edge id when there is a filter)."""
     newer_first = before is None
     order = "-id" if newer_first else "id"
     beyond = _beyond(after=after, before=before)
     if not filters.active:
-        return list(Profile.objects.filter(beyond).order_by(order)[:size])
+        return list(Profile.objects.filter(beyond).order_by(order)[:size]), _UNKNOWN
     # Step 1: the WINDOW rows next to the cursor, walked on the primary key.
     edge = _window_edge(beyond, newer_first=newer_first)
     within = Q() if edge is None else Q(pk__gte=edge) if newer_first else Q(pk__lte=edge)
@@ -203,11 +208,11 @@ def _rows(filters: ProfileFilters, *, after: int | None, before: int | None, siz
     with _planner(enable_bitmapscan=False):
         rows = list(matches.filter(within)[:size])
     if len(rows) == size or edge is None:
-        return rows
+        return rows, edge
     # Step 2: a sparse filter; its own indexes find the matches past the window, few to sort.
     past = Q(pk__lt=edge) if newer_first else Q(pk__gt=edge)
     with _planner(enable_seqscan=False, enable_indexscan=False):
-        return rows + list(matches.filter(past)[: size - len(rows)])
+        return rows + list(matches.filter(past)[: size - len(rows)]), edge
 
 
 def _beyond(*, after: int | None, before: int | None) -> Q:
@@ -218,7 +223,9 @@ def _beyond(*, after: int | None, before: int | None) -> Q:
     return Q()
 
 
-def profile_count(*, filters: ProfileFilters) -> tuple[int, bool, bool]:
+def profile_count(
+    *, filters: ProfileFilters, newest_edge: object = _UNKNOWN
+) -> tuple[int, bool, bool]:
     """(count, is_estimate, is_capped), without counting a million rows.
 
     Unfiltered: the planner's estimate of the table. Filtered: the matches among the newest
@@ -232,7 +239,7 @@ def profile_count(*, filters: ProfileFilters) -> tuple[int, bool, bool]:
             return total, True, False
         return Profile.objects.count(), False, False
     matches = filtered_profiles(filters).order_by()
-    edge = _window_edge(Q(), newer_first=True)
+    edge = _window_edge(Q(), newer_first=True) if newest_edge is _UNKNOWN else newest_edge
     if edge is not None:
         with _planner(enable_bitmapscan=False):
             sampled = matches.filter(pk__gte=edge).count()
@@ -276,15 +283,17 @@ def _planner(**switches: bool):
 
     PostgreSQL has no query hints; its row estimates for LIKE '%x%' and jsonb containment are
     rough, and a misjudged sparse filter makes it walk the whole primary key backwards looking
-    for LIMIT rows that are not there. SET LOCAL ends with the transaction, or with the savepoint
-    on an error; inside a caller's transaction it is set back to the default explicitly, so
-    nothing leaks to the request's other queries.
+    for LIMIT rows that are not there. SET LOCAL ends with this transaction (or savepoint, on an
+    error); inside a caller's transaction it is set back explicitly, so nothing leaks to the
+    request's other queries.
     """
     settings = [(name, "on" if value else "off") for name, value in sorted(switches.items())]
+    inside_caller_transaction = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_set_locals(settings))
         yield
-        cursor.execute(_set_locals([(name, "default") for name, _ in settings]))
+        if inside_caller_transaction:
+            cursor.execute(_set_locals([(name, "default") for name, _ in settings]))
 
 
 def _set_locals(settings: list[tuple[str, str]]) -> str:

@@ -25,7 +25,8 @@ from profiles.timeline import DEFAULT_LIMIT, profile_timeline
 
 @permission_required("profiles.view_profile", raise_exception=True)
 def profile_list(request):
-    form = ProfileFilterForm(request.GET, specs=attribute_specs())
+    specs = attribute_specs()
+    form = ProfileFilterForm(request.GET, specs=specs)
     valid = form.is_valid()
     data = form.cleaned_data if valid else {}
     page = profile_page(
@@ -34,7 +35,7 @@ def profile_list(request):
     )
     context = {
         "form": form, "page": page, "filtered": valid and form.filters().active,
-        "attribute_keys": AttributeDefinition.objects.values_list("key", flat=True),
+        "attribute_keys": sorted(specs),
     }
     return render(request, "profiles/profile_list.html", context)
 
