@@ -330,14 +330,22 @@ WITH raw AS (
            AS t(idx, external_id, anonymous_id, email, name, properties, occurred_at, source,
                 message_id)
 ), resolved AS MATERIALIZED (
-    -- external_id, else anonymous_id (alias), else email (the oldest profile with it)
+    -- external_id, else anonymous_id (alias), else email (the oldest profile with it). Each
+    -- is a LATERAL lookup with LIMIT (which keeps the planner from flattening it into a join
+    -- that scans a table), so whatever the table sizes the plan is index probes per item.
     SELECT raw.*, coalesce(x.id, a.profile_id, e.id) AS profile_id
       FROM raw
-      LEFT JOIN profiles_profile x
-             ON raw.external_id <> '' AND x.external_id = raw.external_id
-      LEFT JOIN profiles_profilealias a
-             ON raw.external_id = '' AND raw.anonymous_id <> ''
-            AND a.kind = 'anonymous_id' AND a.value = raw.anonymous_id
+      LEFT JOIN LATERAL (
+            SELECT p.id FROM profiles_profile p
+             WHERE raw.external_id <> '' AND p.external_id = raw.external_id
+             LIMIT 1
+      ) x ON true
+      LEFT JOIN LATERAL (
+            SELECT alias.profile_id FROM profiles_profilealias alias
+             WHERE raw.external_id = '' AND raw.anonymous_id <> ''
+               AND alias.kind = 'anonymous_id' AND alias.value = raw.anonymous_id
+             LIMIT 1
+      ) a ON true
       LEFT JOIN LATERAL (
             SELECT p.id FROM profiles_profile p
              WHERE raw.external_id = '' AND raw.anonymous_id = ''
@@ -387,6 +395,9 @@ def _write(cursor, items: list[TrackItem], now: datetime) -> dict[int, int | Non
     Returns {item index: event id, or None for a resend (its receipt existed)}; or None, with
     nothing written, when some item's profile does not exist yet. The receipt and the event
     are inserted together, so an event never exists without its receipt, nor twice.
+
+    A single event runs the prepared generic plan (planning cost as much as running it); a
+    batch is planned for its size, which costs little beside its execution.
     """
     cursor.execute(_WRITE, [
         [i.index for i in items], [i.external_id for i in items],
@@ -394,7 +405,7 @@ def _write(cursor, items: list[TrackItem], now: datetime) -> dict[int, int | Non
         [i.name for i in items], [i.properties for i in items],
         [i.occurred_at for i in items], [i.source for i in items],
         [i.message_id for i in items], now, now, LAST_SEEN_RESOLUTION,
-    ], prepare=True)
+    ], prepare=len(items) == 1)
     rows = cursor.fetchall()
     if rows and not rows[0][0]:
         return None
