@@ -1,9 +1,10 @@
 """Real-time ingestion: events (one or a batch) and identify calls from integrators.
 
-The batch path is set-based: whatever the batch size, its track items cost a fixed handful of
-statements — profiles resolved with one query per kind of key (missing ones created with one
-INSERT … ON CONFLICT), receipts and events written by one statement, last_seen_at moved by one
-UPDATE. Identify items take the per-item path of profiles.identity.
+Track items are written set-based: whatever their number, ONE statement (_WRITE) resolves
+their profiles, inserts receipts and events and moves last_seen_at; outside a transaction it
+runs in autocommit, so a single event costs one round trip. Only when some profile does not
+exist yet are the missing ones created first (one INSERT … ON CONFLICT per kind of key), in a
+transaction with the write. Identify items take the per-item path of profiles.identity.
 
 Idempotency: an event with a message_id is written at most once per (source, message_id); its
 EventReceipt is inserted in the same statement as the event, ON CONFLICT DO NOTHING, so a
@@ -47,7 +48,8 @@ MAX_SOURCE = 100
 MAX_KEY = 255
 MAX_EMAIL = 254
 EVENT_ID_SEQUENCE = "profiles_event_id_seq"
-# last_seen_at is not rewritten for events less than this newer than it (see _touch_last_seen).
+# last_seen_at is not rewritten for events less than this newer than it (see _WRITE): a busy
+# profile would otherwise get a new row version (and index entries) from every batch.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 # A batch transaction that lost a race (a deadlock, or a profile merged away under it: the
 # deferred foreign key fails at commit) is replayed from the start; it wrote nothing.
@@ -264,10 +266,10 @@ def events_track(*, items: list[TrackItem], now: datetime | None = None) -> list
             else:
                 results = _track(items, now)
             break
-        except (IntegrityError, OperationalError) as exc:
+        except (IntegrityError, OperationalError, _Replay) as exc:
             if attempt == ATTEMPTS or not _retryable(exc):
                 raise
-            log.info("ingestion: replaying a batch of %d after %s", len(items), type(exc.__cause__))
+            log.info("ingestion: replaying %d item(s) after %r", len(items), exc.__cause__ or exc)
     new_ids = [r.id for r in results if r.status == "created"]
     if new_ids and event_subscribers():
         # Inside a caller's transaction: after it commits. In autocommit: now (committed).
@@ -275,11 +277,15 @@ def events_track(*, items: list[TrackItem], now: datetime | None = None) -> list
     return results
 
 
+class _Replay(Exception):
+    """Lost a race that a fresh attempt resolves."""
+
+
 def _retryable(exc: Exception) -> bool:
     from psycopg import errors as pg
 
-    return isinstance(exc.__cause__, pg.DeadlockDetected | pg.ForeignKeyViolation
-                      | pg.SerializationFailure)
+    return isinstance(exc, _Replay) or isinstance(
+        exc.__cause__, pg.DeadlockDetected | pg.ForeignKeyViolation | pg.SerializationFailure)
 
 
 def _track(items: list[TrackItem], now: datetime) -> list[ItemResult]:
@@ -303,7 +309,7 @@ def _track(items: list[TrackItem], now: datetime) -> list[ItemResult]:
                 create_missing_profiles(cursor, fresh, now=now)
                 written = _write(cursor, fresh, now)
             if written is None:
-                raise IntegrityError("a profile vanished while the batch was written")
+                raise _Replay  # a profile was merged away between creation and write
         results: dict[int, ItemResult] = {}
         duplicates = []
         for item in fresh:

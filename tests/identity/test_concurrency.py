@@ -1,10 +1,11 @@
 """Identify and ingestion racing on real connections: one merge, one profile per key."""
 
+import logging
 import threading
 from collections.abc import Callable
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -102,3 +103,43 @@ def test_concurrent_batches_with_new_keys_and_resent_message_ids_write_each_once
         assert len({result["id"] for result in result_lists}) == 1
         assert sorted(result["status"] for result in result_lists) == [
             "created", "duplicate", "duplicate", "duplicate"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_racing_the_merge_of_its_profile_lands_on_the_survivor(caplog):
+    known = ProfileFactory(external_id="cust-1")
+    anonymous = ProfileFactory(external_id=None, email="")
+    ProfileAlias.objects.create(profile=anonymous, value="dev-1")
+    api = client()
+    merge_may_finish, merging = threading.Event(), threading.Event()
+
+    def merge() -> None:
+        from profiles.identity import profile_merge
+
+        try:
+            with transaction.atomic():
+                # Hold the merge's row locks while the event is being written.
+                list(Profile.objects.select_for_update().filter(pk=anonymous.pk))
+                merging.set()
+                merge_may_finish.wait(10)
+                profile_merge(profile_ids=(known.pk, anonymous.pk))
+        finally:
+            connection.close()
+
+    def post(_: int):
+        # The merge commits while the event, written for the anonymous profile, waits on it.
+        threading.Timer(0.5, merge_may_finish.set).start()
+        return api.post("/api/v1/events", {"name": "late", "anonymous_id": "dev-1"},
+                        format="json")
+
+    merger = threading.Thread(target=merge)
+    merger.start()
+    merging.wait(10)
+    with caplog.at_level(logging.INFO, logger="profiles.ingestion"):
+        [response] = race(post, threads=1)
+    merger.join(10)
+
+    assert "replaying 1 item(s) after ForeignKeyViolation" in caplog.text
+    assert getattr(response, "status_code", response) == 201
+    assert list(Event.objects.values_list("profile_id", flat=True)) == [known.pk]
+    assert not Profile.objects.filter(pk=anonymous.pk).exists()
