@@ -143,6 +143,9 @@ class ConsentStatusSerializer(serializers.Serializer):
     allowed = serializers.BooleanField(help_text="Whether the channel (and topic) may send now.")
 
 
+PROFILE_PATH = OpenApiParameter(
+    "ref", str, OpenApiParameter.PATH, description="The profile's id or its external_id."
+)
 PROFILE_REF = OpenApiParameter(
     "by", str, enum=["id", "external_id"],
     description="Read the path as an id or an external_id. Without it a number is tried as an "
@@ -165,7 +168,7 @@ def profile_data_error(exc: ProfileDataError) -> ValidationError:
         OpenApiParameter("attribute", str, many=True, description="key:value, e.g. plan:pro "
                          "(repeat for several; a number or true/false also matches its type)."),
     ]),
-    retrieve=extend_schema(parameters=[PROFILE_REF]),
+    retrieve=extend_schema(parameters=[PROFILE_PATH, PROFILE_REF]),
     create=extend_schema(
         request=ProfileUpsertSerializer,
         responses={200: ProfileSerializer, 201: ProfileSerializer},
@@ -176,14 +179,16 @@ def profile_data_error(exc: ProfileDataError) -> ValidationError:
         responses={200: ProfileSerializer, 201: ProfileSerializer},
         description="Upsert the profile whose external_id is in the URL: 201 when created, 200 "
         "when updated.",
+        parameters=[OpenApiParameter("ref", str, OpenApiParameter.PATH,
+                                     description="The external_id (PUT never reads it as an id).")],
     ),
     partial_update=extend_schema(
         request=ProfilePatchSerializer, responses={200: ProfileSerializer},
-        parameters=[PROFILE_REF],
+        parameters=[PROFILE_PATH, PROFILE_REF],
         description="Change some fields of the profile named by its id or external_id.",
     ),
-    destroy=extend_schema(parameters=[PROFILE_REF]),
-    export=extend_schema(parameters=[PROFILE_REF]),
+    destroy=extend_schema(parameters=[PROFILE_PATH, PROFILE_REF]),
+    export=extend_schema(parameters=[PROFILE_PATH, PROFILE_REF]),
 )
 class ProfileViewSet(
     ProfilePrivacyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin,
@@ -273,17 +278,17 @@ class ProfileViewSet(
         return Response(ProfileSerializer(profile).data)
 
     @extend_schema(
-        methods=["GET"], parameters=[PROFILE_REF],
+        methods=["GET"], parameters=[PROFILE_PATH, PROFILE_REF],
         responses={200: ConsentStatusSerializer(many=True)},
         description="Consent per channel and per topic, and whether each may send now.",
     )
     @extend_schema(
-        methods=["POST"], parameters=[PROFILE_REF],
+        methods=["POST"], parameters=[PROFILE_PATH, PROFILE_REF],
         request=ConsentChangeSerializer(many=True),
         responses={200: ConsentStatusSerializer(many=True)},
         description="Apply consent changes (all or none); each change is kept in the history.",
     )
-    @action(detail=True, methods=["get", "post"], url_path="consent",
+    @action(detail=True, methods=["get", "post"], url_path="consent", pagination_class=None,
             required_scopes={"GET": "profiles:read", "POST": "profiles:write"})
     def consent(self, request, ref: str) -> Response:
         profile = self.get_object()
