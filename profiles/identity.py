@@ -2,10 +2,12 @@
 reach it, and merging two profiles that turn out to be one person.
 
 An identify call that links an anonymous_id (a browser, an app install) to an external_id or
-email already held by another profile merges the anonymous profile into the identified one:
-its events, aliases, consent, push subscriptions and every app's rows (merge handlers of
-profiles.hooks) move to the survivor, attributes merge last-write-wins, the merged profile is
-deleted and a ProfileMerge + AuditLog row record it.
+email already held by another profile merges the device's profile and the one named — unless
+both have an external_id: two people the integrator knows are never merged, the device's
+alias moves to the one named instead. On a merge the merged profile's events, aliases,
+consent, push subscriptions and every app's rows (merge handlers of profiles.hooks) move to
+the survivor, attributes merge last-write-wins, the merged profile is deleted and a
+ProfileMerge + AuditLog row record it.
 
 Concurrency: both profile rows are locked in id order (SELECT … FOR UPDATE) and re-read
 before anything moves, so two identify calls racing on the same pair merge once; the loser
@@ -141,14 +143,14 @@ def _resolve(external_id: str, anonymous_id: str, email: str,
     if known and anon and known.pk != anon.pk:
         try:
             outcome = profile_merge(
-                profile_ids=(known.pk, anon.pk), require_anonymous=True,
+                profile_ids=(known.pk, anon.pk), prefer=known.pk, refuse_two_external_ids=True,
                 reason=f"identify: anonymous_id {anonymous_id} linked", **actor,
             )
         except ProfileMergeError:
             raise _Stale from None  # one of them was erased meanwhile: resolve again
-        except _NotAnonymous:
-            # The anonymous_id belongs to another identified person (a shared device): it now
-            # reaches this one. Two identified profiles are never merged by an identify call.
+        except _TwoExternalIds:
+            # The anonymous_id belongs to another person the integrator knows (a shared
+            # device): it now reaches this one. Two external_ids are never merged by identify.
             _alias_point(anonymous_id, known)
             return known, False, None
         return outcome.survivor, False, outcome.merge
@@ -323,24 +325,22 @@ def push_subscription_register(*, profile: Profile, kind: str, platform: str, to
 # --- merge ------------------------------------------------------------------------------
 
 
-class _NotAnonymous(Exception):
-    """require_anonymous: neither profile is anonymous any more."""
+class _TwoExternalIds(Exception):
+    """refuse_two_external_ids: both profiles have an external_id (two known people)."""
 
 
-def is_anonymous(profile: Profile) -> bool:
-    return profile.external_id is None and not profile.email
+def choose_survivor(first: Profile, second: Profile, *,
+                    prefer: int | None = None) -> tuple[Profile, Profile]:
+    """(survivor, merged): the more identified profile survives — an external_id beats none,
+    then the preferred one (the profile an identify call named), then one with an email —
+    and between equals, the older."""
+    survivor = min(first, second, key=lambda p: (
+        p.external_id is None, p.pk != prefer, not p.email, p.created_at, p.pk))
+    return (survivor, second if survivor is first else first)
 
 
-def choose_survivor(first: Profile, second: Profile) -> tuple[Profile, Profile]:
-    """(survivor, merged): the identified one survives; between equals, the older."""
-    if is_anonymous(first) != is_anonymous(second):
-        return (second, first) if is_anonymous(first) else (first, second)
-    older = min(first, second, key=lambda p: (p.created_at, p.pk))
-    return (older, second if older is first else first)
-
-
-def profile_merge(*, profile_ids: tuple[int, int], reason: str = "",
-                  require_anonymous: bool = False, actor_token=None,
+def profile_merge(*, profile_ids: tuple[int, int], reason: str = "", prefer: int | None = None,
+                  refuse_two_external_ids: bool = False, actor_token=None,
                   actor_user=None) -> MergeOutcome:
     """Merge two profiles into one; idempotent (a second call returns the first's result)."""
     a, b = profile_ids
@@ -359,9 +359,9 @@ def profile_merge(*, profile_ids: tuple[int, int], reason: str = "",
             a, b = current_a, current_b
         else:
             raise ProfileMergeError("Too many merges in a row: giving up.")
-        survivor, merged = choose_survivor(rows[a], rows[b])
-        if require_anonymous and not is_anonymous(merged):
-            raise _NotAnonymous
+        survivor, merged = choose_survivor(rows[a], rows[b], prefer=prefer)
+        if refuse_two_external_ids and merged.external_id is not None:
+            raise _TwoExternalIds
         record = _merge(survivor, merged, reason, actor_token, actor_user)
     return MergeOutcome(survivor, record, performed=True)
 

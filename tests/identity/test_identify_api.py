@@ -223,6 +223,33 @@ def test_linking_by_email_merges_the_anonymous_profile_into_the_one_with_that_em
 
 
 @pytest.mark.django_db
+def test_a_device_profile_known_only_by_email_merges_into_the_external_id_at_login(sender):
+    sender.post(IDENTIFY, {"anonymous_id": "dev-1", "email": "ada@example.com",
+                           "consent": [{"channel": "email", "state": "opted_in"}]},
+                format="json")
+    crm = ProfileFactory(external_id="cust-1", email="ada@example.com")
+
+    response = sender.post(IDENTIFY, {"anonymous_id": "dev-1", "external_id": "cust-1"},
+                           format="json")
+
+    assert response.json()["id"] == crm.pk
+    assert list(Profile.objects.values_list("pk", flat=True)) == [crm.pk]
+    assert Consent.objects.get().profile_id == crm.pk
+
+
+@pytest.mark.django_db
+def test_the_profile_an_identify_call_names_survives_between_two_email_profiles(sender):
+    sender.post(IDENTIFY, {"anonymous_id": "dev-1", "email": "old@example.com"}, format="json")
+    named = ProfileFactory(external_id=None, email="ada@example.com")
+
+    response = sender.post(IDENTIFY, {"anonymous_id": "dev-1", "email": "ada@example.com"},
+                           format="json")
+
+    assert response.json()["id"] == named.pk
+    assert Profile.objects.get().email == "ada@example.com"
+
+
+@pytest.mark.django_db
 def test_an_anonymous_id_of_another_identified_person_moves_without_a_merge(sender):
     sender.post(IDENTIFY, {"external_id": "ann", "anonymous_id": "shared-laptop"},
                 format="json")
