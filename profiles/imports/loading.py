@@ -19,6 +19,8 @@ state differs from the current one (what consent_set does row by row).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ from profiles.imports.mapping import CleanRow
 EMAIL_LOCK = 0x1A9_0E_3A11  # pg_advisory_xact_lock key of email-keyed loads
 STAGING_COLUMNS = ("line", "key", "email", "phone", "first_name", "last_name", "timezone",
                    "locale", "attributes")
+COPY_BLOCK = 1 << 20
 _SETTABLE = ("email", "phone", "first_name", "last_name", "timezone", "locale")
 
 _CREATE_STAGING = """
@@ -136,10 +139,23 @@ class ChunkResult:
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (line, reason)
 
 
+def stage_row(line: int, row: CleanRow) -> tuple[tuple, tuple]:
+    """A cleaned row as the staging tables take it: flat tuples of strings (cheap to keep
+    by the thousand: the garbage collector stops scanning tuples of atomic values)."""
+    values = row.values
+    staged = (
+        line, row.key, values.get("email"), values.get("phone"), values.get("first_name"),
+        values.get("last_name"), values.get("timezone"), values.get("locale"),
+        json.dumps(row.attributes) if row.attributes else None,
+    )
+    consents = tuple((row.key, channel, topic, state) for channel, topic, state in row.consents)
+    return staged, consents
+
+
 def load_chunk(
-    *, rows: Iterable[tuple[int, CleanRow]], upsert_key: str, source: str, now: datetime
+    *, rows: Iterable[tuple[tuple, tuple]], upsert_key: str, source: str, now: datetime
 ) -> ChunkResult:
-    """Apply one chunk of deduplicated rows (line, row); call inside a transaction."""
+    """Apply one chunk of deduplicated staged rows (stage_row); call inside a transaction."""
     params = {"now": now, "source": source}
     result = ChunkResult()
     with connection.cursor() as cursor:
@@ -147,7 +163,6 @@ def load_chunk(
         staged, consents = _copy(cursor, rows)
         if not staged:
             return result
-        cursor.execute("ANALYZE import_rows")
         if upsert_key == "email":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EMAIL_LOCK])
             cursor.execute(_MATCH_EMAILS)
@@ -171,30 +186,33 @@ def load_chunk(
     return result
 
 
-def _copy(cursor, rows: Iterable[tuple[int, CleanRow]]) -> tuple[int, int]:
+def _copy(cursor, rows: Iterable[tuple[tuple, tuple]]) -> tuple[int, int]:
+    """COPY the rows as CSV built by the C csv writer (several times faster than write_row).
+
+    In COPY's CSV format an unquoted empty field is NULL. Cleaned values are never empty
+    (an empty cell is left out), so None → "" → NULL means "left as it is".
+    """
+    rows_out, consents_out = io.StringIO(), io.StringIO()
+    write_row = csv.writer(rows_out, lineterminator="\n").writerow
+    write_consents = csv.writer(consents_out, lineterminator="\n").writerows
     staged = consents = 0
-    consent_rows = []
-    dumps = json.dumps
-    columns = ", ".join(STAGING_COLUMNS)
-    with cursor.copy(f"COPY import_rows ({columns}) FROM STDIN") as copy:
-        for line, row in rows:
-            values = row.values
-            copy.write_row((
-                line, row.key, values.get("email"), values.get("phone"),
-                values.get("first_name"), values.get("last_name"), values.get("timezone"),
-                values.get("locale"), dumps(row.attributes) if row.attributes else None,
-            ))
-            staged += 1
-            for channel, topic_id, state in row.consents:
-                consent_rows.append((row.key, channel, topic_id, state))
-    if consent_rows:
-        with cursor.copy(
-            "COPY import_consents (key, channel, topic_id, state) FROM STDIN"
-        ) as copy:
-            for consent in consent_rows:
-                copy.write_row(consent)
-        consents = len(consent_rows)
+    for row, row_consents in rows:
+        write_row(row)
+        staged += 1
+        if row_consents:
+            write_consents(row_consents)
+            consents += len(row_consents)
+    _copy_csv(cursor, f"import_rows ({', '.join(STAGING_COLUMNS)})", rows_out)
+    if consents:
+        _copy_csv(cursor, "import_consents (key, channel, topic_id, state)", consents_out)
     return staged, consents
+
+
+def _copy_csv(cursor, target: str, buffer: io.StringIO) -> None:
+    data = buffer.getvalue()
+    with cursor.copy(f"COPY {target} FROM STDIN WITH (FORMAT csv)") as copy:
+        for start in range(0, len(data), COPY_BLOCK):
+            copy.write(data[start:start + COPY_BLOCK])
 
 
 def _drop_ambiguous(cursor) -> list[tuple[int, str]]:

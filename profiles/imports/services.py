@@ -18,10 +18,10 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
+from profiles.imports.chunks import Chunk, ChunkReader
 from profiles.imports.loading import ChunkResult, load_chunk
 from profiles.imports.mapping import (
     ROW,
-    CleanRow,
     Plan,
     RowCleaner,
     TopicRef,
@@ -246,13 +246,16 @@ class RunTotals:
     duplicates: int = 0
     consent_changes: int = 0
 
-    def add(self, result: ChunkResult) -> None:
+    def count(self, chunk: Chunk, result: ChunkResult) -> None:
+        rejected = len(result.rejected)
+        self.processed += chunk.processed
+        self.imported += chunk.good - rejected
+        self.errors += len(chunk.errors) + rejected
+        self.duplicates += chunk.duplicates
         self.created += result.created
         self.updated += result.updated
         self.unchanged += result.unchanged
         self.consent_changes += result.consent_changes
-        self.errors += len(result.rejected)
-        self.imported -= len(result.rejected)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -296,56 +299,33 @@ def _run(profile_import: ProfileImport, size: int, on_progress) -> None:
     error_path.parent.mkdir(parents=True, exist_ok=True)
     profile_import.error_file.name = error_name
     profile_import.save(update_fields=["error_file"])
-    with error_path.open("w", encoding="utf-8", newline="") as error_stream, \
-            open_text(profile_import.file.path) as stream:
+    with error_path.open("w", encoding="utf-8", newline="") as error_stream, ChunkReader(
+        profile_import.file.path, delimiter=profile_import.delimiter, cleaner=cleaner, size=size
+    ) as chunks:
         errors = csv.writer(error_stream)
         errors.writerow(ERROR_HEADER)
-        records = iter(Records(stream, profile_import.delimiter, width=plan.width))
-        if next(records, None) is None:  # the header
-            raise ImportFileError("The file is empty.")
-        chunk: dict[str, tuple[int, CleanRow, str]] = {}
-        for record in records:
-            fields = record.fields
-            if fields == []:
-                continue  # a blank line
-            totals.processed += 1
-            if fields is None:
-                problems = {ROW: record.problem}
-            else:
-                row, problems = cleaner.clean(fields)
-                if row is not None:
-                    if row.key in chunk:
-                        totals.duplicates += 1  # the last row of a key wins
-                    chunk[row.key] = (record.line, row, record.raw)
-                    totals.imported += 1
-            if problems:
-                totals.errors += 1
-                errors.writerow([record.line, ", ".join(problems),
-                                 "; ".join(problems.values()), strip_line_end(record.raw)])
-            if totals.processed % size == 0:
-                if _commit_chunk(profile_import, chunk, plan, source, totals, errors,
-                                 error_stream, on_progress):
-                    return
-                chunk = {}
-        _commit_chunk(profile_import, chunk, plan, source, totals, errors, error_stream,
-                      on_progress, last=True)
-    return totals
+        for chunk in chunks:
+            errors.writerows(chunk.error_lines())
+            with transaction.atomic():
+                result = load_chunk(
+                    rows=((row, consents) for row, consents, _ in chunk.rows.values()),
+                    upsert_key=plan.upsert_key, source=source, now=timezone.now(),
+                )
+            if result.rejected:
+                raws = {row[0]: raw for row, _, raw in chunk.rows.values()}
+                column = plan_key_header(plan)
+                errors.writerows([line, column, reason, strip_line_end(raws[line])]
+                                 for line, reason in result.rejected)
+            totals.count(chunk, result)
+            # The error lines of a chunk are on disk before its progress says it is done.
+            error_stream.flush()
+            if _progress(profile_import, totals, chunk.last, on_progress):
+                return
 
 
-def _commit_chunk(profile_import, chunk, plan, source, totals, errors, error_stream,
-                  on_progress, *, last: bool = False) -> bool:
-    """Load one chunk and record progress; True when the import stopped (cancelled)."""
-    with transaction.atomic():
-        result = load_chunk(
-            rows=((line, row) for line, row, _ in chunk.values()),
-            upsert_key=plan.upsert_key, source=source, now=timezone.now(),
-        )
-    for line, reason in result.rejected:
-        raw = next(raw for number, _, raw in chunk.values() if number == line)
-        errors.writerow([line, plan_key_header(plan), reason, strip_line_end(raw)])
-    totals.add(result)
-    # The error lines of a chunk are on disk before its progress says it is done.
-    error_stream.flush()
+def _progress(profile_import: ProfileImport, totals: RunTotals, last: bool,
+              on_progress) -> bool:
+    """Record progress after a chunk; True when the import is over (completed, cancelled)."""
     ProfileImport.objects.filter(pk=profile_import.pk).update(
         processed_rows=totals.processed, imported_rows=totals.imported,
         error_rows=totals.errors, **({"total_rows": totals.processed} if last else {}),

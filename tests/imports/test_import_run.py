@@ -350,3 +350,14 @@ def test_a_second_job_for_the_same_import_does_nothing(run_import):
 
     assert again.status == ProfileImport.Status.COMPLETED
     assert AuditLog.objects.filter(action="profile_import.finish").count() == 1
+
+
+def test_special_characters_survive_the_copy(run_import):
+    name = 'O\'Brien, "Bob" \\ the\tbuilder'
+    content = csv_text([["external_id", "first_name", "note"], ["c1", name, "a\\N,b"]])
+
+    run_import(content, {"external_id": "external_id", "first_name": "first_name",
+                         "note": "attributes.note"})
+
+    profile = Profile.objects.get(external_id="c1")
+    assert (profile.first_name, profile.attributes) == (name, {"note": "a\\N,b"})

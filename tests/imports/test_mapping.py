@@ -103,3 +103,42 @@ def test_too_many_values_is_a_row_problem():
 
     assert row is None
     assert errors == {ROW: "Too many values: 2 where the header has 1."}
+
+
+def test_the_e164_shortcut_agrees_with_normalize_phone_in_every_region():
+    import random
+
+    import phonenumbers
+
+    from profiles.fields import FieldError, normalize_phone
+    from profiles.imports.mapping import valid_e164
+
+    # given example numbers of every type in every region, and near misses of each
+    rng = random.Random(3)
+    candidates = set()
+    for region in phonenumbers.SUPPORTED_REGIONS:
+        for kind in phonenumbers.PhoneNumberType.values():
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            candidates.add(e164)
+            for _ in range(3):
+                digits = list(e164[1:])
+                digits[rng.randrange(1, len(digits))] = str(rng.randrange(10))
+                candidates.add("+" + "".join(digits))
+            candidates |= {e164[:-1], e164 + "7"}
+
+    # then whenever the shortcut accepts a number, the full path gives the same result
+    accepted = 0
+    for value in sorted(candidates):
+        fast = valid_e164(value)
+        if fast is None:
+            continue
+        accepted += 1
+        try:
+            slow = normalize_phone(value)
+        except FieldError:
+            slow = None
+        assert fast == slow, value
+    assert accepted > len(candidates) / 3  # the shortcut is taken, not vacuous
