@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from profiles.imports.chunks import Chunk, ChunkReader
@@ -178,7 +179,8 @@ def import_preview(*, profile_import: ProfileImport, limit: int = PREVIEW_ROWS) 
 
 def _existing_keys(upsert_key: str, keys: list[str]) -> set[str]:
     if upsert_key == "email":
-        found = Profile.objects.filter(email__lower__in=keys).values_list("email", flat=True)
+        found = (Profile.objects.alias(email_lower=Lower("email"))
+                 .filter(email_lower__in=keys).values_list("email", flat=True))
         return {email.lower() for email in found}
     return set(Profile.objects.filter(external_id__in=keys).values_list("external_id", flat=True))
 
@@ -381,7 +383,7 @@ def _finish(profile_import: ProfileImport, status: str, message: str,
 def _audit(profile_import: ProfileImport, action: str, *, user, token, detail: dict) -> None:
     AuditLog.objects.create(
         actor_user=user if getattr(user, "pk", None) else None, actor_token=token,
-        actor=_actor_name(user, token), action=action, target_type="profile_import",
+        actor=_actor_name(user, token)[:200], action=action, target_type="profile_import",
         target_id=str(profile_import.pk), detail=detail,
     )
 

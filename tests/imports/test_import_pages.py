@@ -190,3 +190,18 @@ def test_the_list_shows_recent_imports_with_who(marketer_client, marketer, uploa
     page = marketer_client.get(reverse("import_list")).content.decode()
 
     assert "people.csv" in page and "marketer" in page and "Uploaded" in page
+
+
+def test_preview_by_email_says_which_rows_update_a_profile(marketer_client, upload):
+    from tests.factories import ProfileFactory
+
+    ProfileFactory(email="Ann@example.com")
+    profile_import = upload(CONTENT)
+
+    page = marketer_client.post(
+        reverse("import_detail", args=[profile_import.pk]),
+        mapping_form(profile_import, "skip", "email", "phone", "skip", key="email"),
+    ).content.decode()
+
+    assert page.count('class="badge badge-completed">update') == 1
+    assert page.count('class="badge badge-completed">create') == 0
