@@ -1,6 +1,6 @@
 from django.db import models
 
-from profiles.models import Profile
+from profiles.models import Profile, Segment
 
 
 class Channel(models.TextChoices):
@@ -80,3 +80,65 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} at {self.occurred_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Placement(models.Model):
+    """A spot in an app or site that asks Itinera what to show (e.g. homepage_banner)."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    fallback = models.ForeignKey(
+        "Offer", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="Shown when no offer is eligible.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Offer(models.Model):
+    """Content a placement may show to the profiles its rules or segment admit."""
+
+    placement = models.ForeignKey(Placement, on_delete=models.CASCADE, related_name="offers")
+    name = models.CharField(max_length=200)
+    content = models.JSONField(default=dict, blank=True)
+    html = models.TextField(blank=True)
+    rules = models.JSONField(default=dict, blank=True, help_text="Eligibility; empty = everyone.")
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.PROTECT, related_name="offers"
+    )
+    priority = models.IntegerField(default=0, help_text="Higher wins among eligible offers.")
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    cap_per_profile = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Most impressions per profile; empty = no cap."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["placement", "-priority", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OfferImpression(models.Model):
+    offer = models.ForeignKey(Offer, on_delete=models.CASCADE, related_name="impressions")
+    profile = models.ForeignKey(
+        Profile, null=True, on_delete=models.SET_NULL, related_name="offer_impressions"
+    )
+    shown_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["profile", "offer"], name="impression_profile_offer")]
+
+    def __str__(self) -> str:
+        return f"{self.offer_id} to {self.profile_id}"

@@ -82,8 +82,13 @@ def segment_tree_resolver() -> Any:
 
     def resolve(segment_id: int) -> dict:
         if segment_id not in cache:
-            stored = Segment.objects.filter(pk=segment_id).values_list("rules", flat=True).first()
-            cache[segment_id] = validate(stored, catalog) if stored is not None else {"any": []}
+            row = Segment.objects.filter(pk=segment_id).values_list("kind", "rules").first()
+            if row is None:
+                cache[segment_id] = {"any": []}  # deleted since: no one is in it
+            elif row[0] == Segment.Kind.STATIC:
+                cache[segment_id] = {"type": "list", "segment": segment_id}
+            else:
+                cache[segment_id] = validate(row[1], catalog)
         return cache[segment_id]
 
     return resolve
@@ -98,6 +103,19 @@ def audience_queryset(rules: Any, *, now: datetime | None = None) -> QuerySet[Pr
     except CycleError as exc:
         raise RuleError([{"path": "$", "message": str(exc)}]) from exc
     return Profile.objects.filter(RuleExpression(fragment))
+
+
+def segment_audience(segment: Segment, *, now: datetime | None = None) -> QuerySet[Profile]:
+    """A segment's members now: its rules, or its list."""
+    if segment.is_static:
+        return Profile.objects.filter(segment_memberships__segment=segment)
+    return audience_queryset(segment.rules, now=now)
+
+
+def profile_in_segment(profile: Profile, segment: Segment, *, now: datetime | None = None) -> bool:
+    if segment.is_static:
+        return segment.members.filter(profile=profile).exists()
+    return profile_matches(profile, segment.rules, now=now)
 
 
 def profile_matches(profile: Profile, rules: Any, *, now: datetime | None = None) -> bool:

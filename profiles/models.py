@@ -87,11 +87,17 @@ class Event(models.Model):
 
 
 class Segment(models.Model):
-    """A named audience: rules compiled to one SQL query by profiles.segments."""
+    """A named audience: dynamic (rules compiled to one SQL query by profiles.rules) or a
+    static list of profiles (SegmentMember)."""
+
+    class Kind(models.TextChoices):
+        DYNAMIC = "dynamic", "Rules"
+        STATIC = "static", "Static list"
 
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
-    rules = models.JSONField(default=dict, help_text="See profiles.segments for the rule format.")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DYNAMIC)
+    rules = models.JSONField(default=dict, help_text="See profiles.rules.schema for the format.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -103,6 +109,48 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_static(self) -> bool:
+        return self.kind == self.Kind.STATIC
+
+
+class SegmentMember(models.Model):
+    """A profile on a static list."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="members")
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="segment_memberships"
+    )
+    source = models.CharField(max_length=100, blank=True, help_text="csv, selection, api…")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "profile"], name="member_unique")
+        ]
+        indexes = [models.Index(fields=["profile"], name="member_profile")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in {self.segment_id}"
+
+
+class SegmentCountSnapshot(models.Model):
+    """A segment's size on a day (the daily snapshot job), for its count history."""
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="snapshots")
+    day = models.DateField()
+    count = models.PositiveBigIntegerField()
+    taken_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [
+            models.UniqueConstraint(fields=["segment", "day"], name="snapshot_unique_day")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.segment_id} on {self.day}: {self.count}"
 
 
 class ApiToken(models.Model):
@@ -217,6 +265,8 @@ class AttributeDefinition(models.Model):
         default=list, blank=True, help_text="Optional: the only values accepted."
     )
     description = models.TextField(blank=True)
+    # An admin asks for an expression index on a hot attribute; a job builds it concurrently.
+    indexed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from profiles.audiences import segment_audience
 from profiles.models import Profile, Segment
 from profiles.search import ProfileFilters, filtered_profiles
-from profiles.segments import compile_rules
 
 
 def profile_search(*, query: str = "") -> QuerySet[Profile]:
@@ -42,7 +42,7 @@ class AmbiguousReference(LookupError):
 
 def segment_members(*, segment: Segment) -> QuerySet[Profile]:
     """The segment's current members as one SQL query (never loaded into Python)."""
-    return compile_rules(segment.rules)
+    return segment_audience(segment)
 
 
 def segment_count(*, segment: Segment) -> int:

@@ -314,6 +314,14 @@ def _segment(node: dict, context: CompileContext) -> Fragment:
     return inner if node["op"] == "in" else Fragment(f"(NOT {inner.sql})", inner.params)
 
 
+def _list(node: dict, context: CompileContext) -> Fragment:
+    """Membership of a static list (what a static segment's tree resolves to)."""
+    return Fragment(
+        "EXISTS (SELECT 1 FROM profiles_segmentmember m "
+        "WHERE m.segment_id = %s AND m.profile_id = «id»)", [node["segment"]]
+    )
+
+
 def _registered(node: dict, context: CompileContext) -> Fragment:
     from profiles.rules.registry import condition_types
 
@@ -327,6 +335,7 @@ _CONDITIONS = {
     "event": _event,
     "consent": _consent,
     "segment": _segment,
+    "list": _list,
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from profiles.models import Consent, Event, Profile
+from profiles.models import Consent, Event, Profile, SegmentMember
 from profiles.rules import dates
 from profiles.rules.matcher import Facts
 from profiles.rules.schema import PROFILE_FIELDS, walk
@@ -22,6 +22,13 @@ def load_facts(
         consents=_consents(profile.pk) if any(n.get("type") == "consent" for n in nodes) else {},
         segment_tree=segment_tree,
         registered=_registered(profile.pk, nodes, now),
+        lists=_lists(profile.pk) if any(n.get("type") == "list" for n in nodes) else frozenset(),
+    )
+
+
+def _lists(profile_id: int) -> frozenset[int]:
+    return frozenset(
+        SegmentMember.objects.filter(profile_id=profile_id).values_list("segment_id", flat=True)
     )
 
 

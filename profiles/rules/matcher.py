@@ -31,6 +31,7 @@ class Facts:
     consents: dict[tuple[str, str | None], str] = field(default_factory=dict)
     segment_tree: Callable[[int], dict] = lambda _id: {"all": []}
     registered: dict[str, Any] = field(default_factory=dict)
+    lists: frozenset[int] = frozenset()  # static segments the profile is on
 
 
 def matches(tree: dict, facts: Facts, now: datetime, _stack: tuple = ()) -> bool:
@@ -205,7 +206,12 @@ def _segment(node: dict, facts: Facts, now: datetime, stack: tuple) -> bool:
     return inside if node["op"] == "in" else not inside
 
 
+def _list(node: dict, facts: Facts, now: datetime) -> bool:
+    return node["segment"] in facts.lists
+
+
 _CONDITIONS = {
+    "list": _list,
     "field": _field,
     "attribute": _attribute,
     "event": _event,
