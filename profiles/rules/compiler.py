@@ -235,11 +235,19 @@ def _event(node: dict, context: CompileContext) -> Fragment:
         return Fragment(TRUE)
     if op == "at_least" and count == 1:
         return Fragment(f"(EXISTS (SELECT 1 {base}))", params)
-    if op == "at_least":
-        return Fragment(f"((SELECT count(*) {base}) >= %s)", [*params, count])
+    # Counts: aggregate the matching events once (a hash of profile ids) and join to it,
+    # rather than counting again for every profile.
     if op == "at_most":
-        return Fragment(f"((SELECT count(*) {base}) <= %s)", [*params, count])
-    return Fragment(f"((SELECT count(*) {base}) = %s)", [*params, count])
+        return Fragment(f"(NOT {_counted(where, '>')})", [*params, count])
+    return Fragment(_counted(where, ">=" if op == "at_least" else "="), [*params, count])
+
+
+def _counted(where: str, sign: str) -> str:
+    return (
+        "EXISTS (SELECT 1 FROM (SELECT ev.profile_id FROM profiles_event ev "  # noqa: S608
+        f"WHERE {where} GROUP BY ev.profile_id HAVING count(*) {sign} %s) counted "
+        "WHERE counted.profile_id = «id»)"
+    )
 
 
 def event_filter_sql(node: dict, now: datetime, alias: str) -> tuple[str, list]:
