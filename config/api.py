@@ -36,7 +36,7 @@ urlpatterns = [
     re_path(r"^v1/identify/?$", IdentifyView.as_view(), name="api-identify"),
     re_path(r"^v1/events/?$", EventView.as_view(), name="api-events"),
     re_path(r"^v1/events/batch/?$", EventBatchView.as_view(), name="api-events-batch"),
-    re_path(r"^v1/profiles/(?P<key>[^/]+)/events/?$", ProfileEventsView.as_view(),
+    re_path(r"^v1/profiles/(?P<ref>[^/]+)/events/?$", ProfileEventsView.as_view(),
             name="api-profile-events"),
     path("v1/", include("profiles.api.imports")),  # CSV imports (their own routes)
     path("v1/", include(router.urls)),

@@ -198,14 +198,6 @@ def _locked(profile_id: int) -> Profile:
     return profile
 
 
-def profile_by_key(key: str) -> Profile | None:
-    """An API path's profile: its external_id, else (all digits) its numeric id."""
-    profile = Profile.objects.filter(external_id=key).first()
-    if profile is None and key.isdigit():
-        profile = Profile.objects.filter(pk=int(key)).first()
-    return profile
-
-
 def profile_by_email(email: str) -> Profile | None:
     """The oldest profile with this address (case-insensitive, on the profile_email_lower index)."""
     return (

@@ -5,19 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from profiles.identity import IdentifyError, profile_by_key, profile_identify
+from profiles.identity import IdentifyError, profile_identify
 from profiles.ingestion import ItemError, batch_ingest, event_track, parse_identify, profile_events
 from profiles.models import Event, Profile
+from profiles.selectors import AmbiguousReference, profile_by_reference
+
+
+class AmbiguousProfile(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "ambiguous_profile"
 
 
 class PayloadTooLarge(APIException):
@@ -173,24 +178,32 @@ class NewestFirst(CursorPagination):
 @extend_schema(
     tags=["profiles"],
     parameters=[
+        OpenApiParameter("ref", str, OpenApiParameter.PATH,
+                         description="The profile's id or its external_id."),
+        OpenApiParameter("by", str, enum=["id", "external_id"],
+                         description="Read the path as an id or an external_id (see the "
+                                     "profile endpoints)."),
         OpenApiParameter("name", str, description="Only events of this name."),
         OpenApiParameter("since", str, description="ISO 8601: events at or after."),
         OpenApiParameter("until", str, description="ISO 8601: events before."),
     ],
 )
 class ProfileEventsView(ListAPIView):
-    """A profile's events, newest first (cursor pagination). The key is an external_id, or
-    the profile's numeric id."""
+    """A profile's events, newest first (cursor pagination)."""
 
     required_scopes = {"GET": "profiles:read"}
     serializer_class = EventSerializer
     pagination_class = NewestFirst
 
     def get_queryset(self):
-        profile = profile_by_key(self.kwargs["key"])
-        if profile is None:
-            raise Http404("No such profile.")
-        params = self.request.query_params
+        params, reference = self.request.query_params, self.kwargs["ref"]
+        try:
+            profile = profile_by_reference(reference=reference, by=params.get("by", ""))
+        except Profile.DoesNotExist:
+            raise NotFound("No such profile.") from None
+        except AmbiguousReference:
+            raise AmbiguousProfile(f"{reference} is one profile's id and another's external_id: "
+                                   "add ?by=id or ?by=external_id.") from None
         try:
             return profile_events(profile=profile, name=params.get("name", ""),
                                   since=params.get("since", ""), until=params.get("until", ""))

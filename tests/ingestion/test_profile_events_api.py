@@ -86,3 +86,16 @@ def test_reading_events_needs_profiles_read(client_with):
     response = client_with("events:write").get("/api/v1/profiles/cust-1/events")
 
     assert response.status_code == 403
+
+
+@pytest.mark.django_db
+def test_a_number_that_is_an_id_and_another_profiles_external_id_needs_by(reader):
+    first = ProfileFactory()
+    other = ProfileFactory(external_id=str(first.pk))
+    (event,) = events_of(other, "mine")
+
+    ambiguous = reader.get(f"/api/v1/profiles/{first.pk}/events")
+    by_external_id = reader.get(f"/api/v1/profiles/{first.pk}/events?by=external_id")
+
+    assert ambiguous.status_code == 409
+    assert [e["id"] for e in by_external_id.json()["results"]] == [event.pk]
