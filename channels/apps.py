@@ -14,3 +14,7 @@ class ChannelsConfig(AppConfig):
         from channels import privacy_hooks
 
         privacy_hooks.register()  # GDPR: deliveries anonymized on erasure, listed in exports
+
+        from channels import engagement
+
+        engagement.register()  # "opened a message of campaign X" in segment rules
