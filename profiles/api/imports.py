@@ -18,7 +18,7 @@ from django.db import transaction
 from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404
 from django.urls import re_path, reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers, status
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
@@ -52,6 +52,8 @@ class DelimiterField(serializers.CharField):
         return value
 
 
+@extend_schema_field({"type": "object", "additionalProperties": {"type": "string"},
+                      "example": {"Email": "email", "Plan": "attributes.plan"}})
 class MappingField(serializers.Field):
     """An object {column header: target}; in multipart it arrives as a JSON string."""
 

@@ -186,6 +186,20 @@ def load_chunk(
     return result
 
 
+def profile_table_rows() -> int:
+    """The planner's idea of the profile table's size (pg_class.reltuples, -1 = unknown)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE oid = 'profiles_profile'::regclass")
+        return max(int(cursor.fetchone()[0]), 0)
+
+
+def refresh_statistics() -> None:
+    """ANALYZE what an import grows. Autovacuum lags behind a bulk load: a planner that still
+    believes the table is empty picks sequential scans of a million profiles per chunk."""
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE profiles_profile, profiles_consent")
+
+
 def _copy(cursor, rows: Iterable[tuple[tuple, tuple]]) -> tuple[int, int]:
     """COPY the rows as CSV built by the C csv writer (several times faster than write_row).
 

@@ -20,7 +20,12 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from profiles.imports.chunks import Chunk, ChunkReader
-from profiles.imports.loading import ChunkResult, load_chunk
+from profiles.imports.loading import (
+    ChunkResult,
+    load_chunk,
+    profile_table_rows,
+    refresh_statistics,
+)
 from profiles.imports.mapping import (
     ROW,
     Plan,
@@ -43,6 +48,8 @@ from profiles.services import attribute_specs
 
 Status = ProfileImport.Status
 CHUNK_ROWS = 50_000
+# Statistics are refreshed when an import has added this many profiles, or half the table.
+ANALYZE_AFTER_ROWS = 20_000
 PREVIEW_ROWS = 10
 STARTABLE = (Status.UPLOADED, Status.FAILED, Status.CANCELLED)
 FINISHED = (Status.COMPLETED, Status.FAILED, Status.CANCELLED)
@@ -306,6 +313,7 @@ def _run(profile_import: ProfileImport, size: int, on_progress) -> None:
     ) as chunks:
         errors = csv.writer(error_stream)
         errors.writerow(ERROR_HEADER)
+        known_rows, grown = profile_table_rows(), 0
         for chunk in chunks:
             errors.writerows(chunk.error_lines())
             with transaction.atomic():
@@ -319,6 +327,10 @@ def _run(profile_import: ProfileImport, size: int, on_progress) -> None:
                 errors.writerows([line, column, reason, strip_line_end(raws[line])]
                                  for line, reason in result.rejected)
             totals.count(chunk, result)
+            grown += result.created
+            if grown >= max(ANALYZE_AFTER_ROWS, known_rows // 2):
+                refresh_statistics()
+                known_rows, grown = profile_table_rows(), 0
             # The error lines of a chunk are on disk before its progress says it is done.
             error_stream.flush()
             if _progress(profile_import, totals, chunk.last, on_progress):
