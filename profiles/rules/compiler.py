@@ -116,7 +116,8 @@ def _text(text: Fragment, node: dict, guard: Fragment | None) -> Fragment:
     }[op]
     condition = Fragment(sql, [*text.params, value])
     if guard is not None:
-        condition = Fragment(f"({guard.sql} AND {condition.sql})", guard.params + condition.params)
+        # The guard makes it strict (see _present): no COALESCE, so indexes stay usable.
+        return Fragment(f"({guard.sql} AND {condition.sql})", guard.params + condition.params)
     return _strict(condition.sql, condition.params)
 
 
@@ -156,40 +157,57 @@ def _attribute(node: dict, context: CompileContext) -> Fragment:
     return _ATTRIBUTE_TYPES[value_type](key, node, context)
 
 
+def _present(key: str, kind: str) -> tuple[str, list]:
+    """«attributes» holds `key` with a JSON value of this kind: TRUE or FALSE, never NULL.
+
+    Range conditions AND onto it without a COALESCE around them: a COALESCE hides the
+    conjuncts from the planner, and with it every expression index on the attribute
+    (profiles.attribute_indexes builds those to match the expressions below).
+    """
+    return (
+        f"(«attributes» -> %s) IS NOT NULL AND jsonb_typeof(«attributes» -> %s) = '{kind}'",
+        [key, key],
+    )
+
+
 def _attribute_string(key: str, node: dict, context: CompileContext) -> Fragment:
-    guard = Fragment("jsonb_typeof(«attributes» -> %s) = 'string'", [key])
-    return _text(Fragment("(«attributes» ->> %s)", [key]), node, guard)
+    guard, params = _present(key, "string")
+    return _text(Fragment("(«attributes» ->> %s)", [key]), node, Fragment(guard, params))
 
 
 def _attribute_number(key: str, node: dict, context: CompileContext) -> Fragment:
-    number = "(«attributes» ->> %s)::float8"
-    guard = "jsonb_typeof(«attributes» -> %s) = 'number'"
+    # CASE, not a bare cast: the planner may test conjuncts in any order, and a cast of a
+    # string value would fail the whole query. The same CASE is what the index holds.
+    number = ("(CASE WHEN jsonb_typeof(«attributes» -> %s) = 'number' "
+              "THEN («attributes» ->> %s)::float8 END)")
+    guard, params = _present(key, "number")
     op, value = node["op"], node["value"]
     if op == "between":
-        return _strict(f"({guard} AND {number} BETWEEN %s AND %s)",
-                       [key, key, float(value[0]), float(value[1])])
+        return Fragment(f"({guard} AND {number} BETWEEN %s AND %s)",
+                        [*params, key, key, float(value[0]), float(value[1])])
     sign = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[op]
-    return _strict(f"({guard} AND {number} {sign} %s)", [key, key, float(value)])
+    return Fragment(f"({guard} AND {number} {sign} %s)", [*params, key, key, float(value)])
 
 
 def _attribute_date(key: str, node: dict, context: CompileContext) -> Fragment:
     text = "left(«attributes» ->> %s, 10)"
-    guard = "(jsonb_typeof(«attributes» -> %s) = 'string' AND («attributes» ->> %s) ~ %s)"
-    head, head_params = guard, [key, key, DATE_PATTERN]
+    present, params = _present(key, "string")
+    head, head_params = f"({present} AND («attributes» ->> %s) ~ %s)", [*params, key, DATE_PATTERN]
     op, value = node["op"], node["value"]
     if op == "anniversary_in_days":
         days = dates.month_days_ahead(context.now.date(), value)
-        return _strict(f"({head} AND substr({text}, 6, 5) = ANY(%s::text[]))",
-                       [*head_params, key, days])
+        return Fragment(f"({head} AND substr({text}, 6, 5) = ANY(%s::text[]))",
+                        [*head_params, key, days])
     low, high = dates.date_text_bounds(op, value, context.now)
     return _bounded_text(head, head_params, text, key, low, high)
 
 
 def _attribute_datetime(key: str, node: dict, context: CompileContext) -> Fragment:
     text = "left(«attributes» ->> %s, 19)"
-    guard = "(jsonb_typeof(«attributes» -> %s) = 'string' AND («attributes» ->> %s) ~ %s)"
+    present, params = _present(key, "string")
+    guard = f"({present} AND («attributes» ->> %s) ~ %s)"
     low, high = dates.datetime_text_bounds(node["op"], node["value"], context.now)
-    return _bounded_text(guard, [key, key, DATETIME_PATTERN], text, key, low, high)
+    return _bounded_text(guard, [*params, key, DATETIME_PATTERN], text, key, low, high)
 
 
 def _bounded_text(guard, guard_params, text, key, low, high) -> Fragment:
@@ -201,16 +219,14 @@ def _bounded_text(guard, guard_params, text, key, low, high) -> Fragment:
     if high is not None:
         parts.append(f"{text} < %s")
         params += [key, high]
-    return _strict("(" + " AND ".join(parts) + ")", params)
+    return Fragment("(" + " AND ".join(parts) + ")", params)
 
 
 def _attribute_list(key: str, node: dict, context: CompileContext) -> Fragment:
     operator = "?|" if node["op"] == "contains_any" else "?&"
-    return _strict(
-        "(jsonb_typeof(«attributes» -> %s) = 'array' "
-        f"AND («attributes» -> %s) {operator} %s::text[])",
-        [key, key, node["value"]],
-    )
+    guard, params = _present(key, "array")
+    return Fragment(f"({guard} AND («attributes» -> %s) {operator} %s::text[])",
+                    [*params, key, node["value"]])
 
 
 _ATTRIBUTE_TYPES = {
