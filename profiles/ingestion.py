@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -723,8 +723,15 @@ def parse_datetime(value: str) -> datetime | None:
 
 def notify_subscribers(event_ids: list[int]) -> None:
     """One job per subscriber for this ingestion's new events (called after commit)."""
-    import django_rq
-
-    queue = django_rq.get_queue("events")
+    queue = _events_queue()
     for path in event_subscribers():
         queue.enqueue(path, event_ids)
+
+
+@cache
+def _events_queue():
+    # One queue (and Redis connection pool) per process: django_rq builds a new client, hence
+    # a new TCP connection, on every get_queue() call.
+    import django_rq
+
+    return django_rq.get_queue("events")
