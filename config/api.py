@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.routers import SimpleRouter
 
 from campaigns.api import CampaignViewSet
+from channels.api import DecisionView, OfferViewSet, PlacementViewSet
 from profiles.api.ingestion import (
     EventBatchView,
     EventView,
@@ -19,6 +20,8 @@ router = SimpleRouter()
 router.register("profiles", ProfileViewSet, basename="api-profile")
 router.register("segments", SegmentViewSet, basename="api-segment")
 router.register("campaigns", CampaignViewSet, basename="api-campaign")
+router.register("placements", PlacementViewSet, basename="api-placement")
+router.register("offers", OfferViewSet, basename="api-offer")
 
 
 class ApiDocsView(SpectacularSwaggerView):
@@ -38,6 +41,8 @@ urlpatterns = [
     re_path(r"^v1/events/batch/?$", EventBatchView.as_view(), name="api-events-batch"),
     re_path(r"^v1/profiles/(?P<ref>[^/]+)/events/?$", ProfileEventsView.as_view(),
             name="api-profile-events"),
+    re_path(r"^v1/decisions/(?P<placement_key>[-a-zA-Z0-9_]+)/?$", DecisionView.as_view(),
+            name="api-decision"),
     path("v1/", include("profiles.api.imports")),  # CSV imports (their own routes)
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),

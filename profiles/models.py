@@ -164,6 +164,9 @@ class ApiToken(models.Model):
         ("segments:read", "Read segments"),
         ("campaigns:read", "Read campaigns and their delivery counts"),
         ("campaigns:write", "Create and schedule campaigns"),
+        ("decisions:read", "Ask which offer a placement shows a profile (records impressions)"),
+        ("offers:read", "Read placements and offers"),
+        ("offers:write", "Create, change and delete placements and offers"),
     ]
 
     name = models.CharField(max_length=200)

@@ -99,3 +99,21 @@ class EventFactory(factory.django.DjangoModelFactory):
     properties = factory.LazyFunction(lambda: {"path": "/"})
     occurred_at = factory.LazyFunction(timezone.now)
     source = "web"
+
+
+class PlacementFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "channels.Placement"
+        django_get_or_create = ("key",)
+
+    key = factory.Sequence(lambda n: f"placement_{n}")
+    name = factory.LazyAttribute(lambda p: p.key.replace("_", " ").capitalize())
+
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "channels.Offer"
+
+    placement = factory.SubFactory(PlacementFactory)
+    name = factory.Sequence(lambda n: f"Offer {n}")
+    content = factory.LazyFunction(lambda: {"title": "Hello"})
