@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
@@ -37,7 +38,7 @@ def field_errors(errors: dict[str, Any]) -> dict[str, Any]:
 
 class IngestionView(APIView):
     """Refuses bodies over INGEST_MAX_BODY_BYTES: first by Content-Length, before anything is
-    read, then by the bytes actually received (a client may lie or send chunks)."""
+    read or parsed, then by the bytes actually read (whatever the server passed on)."""
 
     parser_classes = [JSONParser]
 
@@ -53,7 +54,7 @@ class IngestionView(APIView):
             raise PayloadTooLarge(message)
         try:
             received = len(request.body)
-        except Exception as exc:  # RequestDataTooBig: over Django's own hard cap
+        except RequestDataTooBig as exc:  # over DATA_UPLOAD_MAX_MEMORY_SIZE
             raise PayloadTooLarge(message) from exc
         if received > limit:
             raise PayloadTooLarge(message)
