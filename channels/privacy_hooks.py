@@ -3,9 +3,8 @@ ChannelsConfig.ready).
 
 Erasure keeps every delivery row and its status log, so campaign counts (sent, failed…) stay
 true, and removes what identifies the person: the address, and any address quoted in an
-error or a log line (an SMTP "550 <ada@example.com>: no such user"). The rows are then
-detached from the profile when Delivery.profile allows it (nullable, SET_NULL); until then
-the profile's deletion cascades to them.
+error or a log line (an SMTP "550 <ada@example.com>: no such user"). A message still queued
+is skipped. The rows are detached from the profile (Delivery.profile is nullable).
 """
 
 from __future__ import annotations
@@ -14,8 +13,9 @@ import re
 from typing import Any
 
 from django.db.models import F, Func, Value
+from django.utils import timezone
 
-from channels.models import Delivery, DeliveryEvent
+from channels.models import Delivery, DeliveryEvent, DeliveryStatus
 from profiles.models import Profile
 
 ERASED = "[erased]"
@@ -26,16 +26,35 @@ EMAIL_LIKE = r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+"
 def erase_deliveries(*, profile_id: int) -> int:
     """Anonymize the profile's deliveries and their log; returns the deliveries touched."""
     deliveries = Delivery.objects.filter(profile_id=profile_id)
+    _skip_unsent(deliveries)
     known = set(deliveries.exclude(address="").values_list("address", flat=True))
     person = Profile.objects.filter(pk=profile_id).values("email", "phone").first() or {}
     known |= {value for value in person.values() if value}
     DeliveryEvent.objects.filter(delivery__profile_id=profile_id).update(
         detail=_scrubbed("detail", known)
     )
-    changes: dict[str, Any] = {"address": "", "error": _scrubbed("error", known)}
-    if Delivery._meta.get_field("profile").null:
-        changes["profile"] = None
-    return deliveries.update(**changes)
+    # Detached here rather than left to the profile's SET_NULL: the rows this handler kept.
+    return deliveries.update(address="", error=_scrubbed("error", known), profile=None)
+
+
+def _skip_unsent(deliveries) -> None:
+    """Messages not sent yet will not be: skipped, with a line in their log.
+
+    Locked first, so a worker claiming them now waits and then finds them no longer queued.
+    """
+    queued = list(
+        deliveries.select_for_update().filter(status=DeliveryStatus.QUEUED)
+        .values_list("pk", flat=True)
+    )
+    if not queued:
+        return
+    now = timezone.now()
+    Delivery.objects.filter(pk__in=queued).update(status=DeliveryStatus.SKIPPED, updated_at=now)
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery_id=pk, status=DeliveryStatus.SKIPPED, occurred_at=now,
+                      detail="The profile was erased.")
+        for pk in queued
+    )
 
 
 def _scrubbed(column: str, addresses: set[str]):

@@ -22,8 +22,6 @@ from tests.factories import DeliveryFactory, ProfileFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-DETACHABLE = Delivery._meta.get_field("profile").null
-
 
 def test_erasure_removes_the_profile_and_everything_it_holds(person):
     other = ProfileFactory()
@@ -66,11 +64,18 @@ def test_the_channels_handler_scrubs_addresses_from_deliveries_and_their_log(per
     assert delivery.status == DeliveryStatus.FAILED
 
 
-@pytest.mark.xfail(
-    not DETACHABLE, strict=True,
-    reason="Delivery.profile must become nullable (on_delete=SET_NULL): until that channels "
-    "migration, the profile's deletion cascades to its deliveries.",
-)
+def test_a_message_not_sent_yet_is_skipped_when_its_profile_is_erased(person):
+    from channels.privacy_hooks import erase_deliveries
+
+    queued = DeliveryFactory(profile=person, status=DeliveryStatus.QUEUED)
+
+    erase_deliveries(profile_id=person.pk)
+
+    queued.refresh_from_db()
+    assert queued.status == DeliveryStatus.SKIPPED
+    assert queued.events.get().detail == "The profile was erased."
+
+
 def test_erasure_keeps_delivery_counts_anonymous(person):
     step = Delivery.objects.get(profile=person).campaign_step
     DeliveryFactory(campaign_step=step, status=DeliveryStatus.SENT)
