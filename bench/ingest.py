@@ -139,8 +139,10 @@ def run_load(port: int, secret: str, mode: str, batch: int, window: float, windo
               "run": uuid.uuid4().hex[:8]}
     out = subprocess.run(  # noqa: S603
         [sys.executable, __file__, "--load", json.dumps(config)],
-        cwd=ROOT, check=True, capture_output=True, text=True,
+        cwd=ROOT, capture_output=True, text=True,
     )
+    if out.returncode:
+        raise RuntimeError(f"the load generator failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -157,7 +159,15 @@ def load(config: dict) -> None:
     created_total = [0]
     lock = threading.Lock()
 
+    errors: list[str] = []
+
     def worker(thread: int) -> None:
+        try:
+            run(thread)
+        except Exception as exc:  # noqa: BLE001 — reported, and fails the bench
+            errors.append(repr(exc))
+
+    def run(thread: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", config["port"], timeout=60)
         sequence = 0
         records, created_here = [], 0
@@ -175,7 +185,10 @@ def load(config: dict) -> None:
             finished = time.monotonic()
             if response.status not in (200, 201):
                 raise RuntimeError(f"{response.status}: {payload[:300]!r}")
-            created = (json.loads(payload)["created"] if mode == "batch" else 1)
+            if mode == "batch":
+                created = json.loads(payload)["created"]
+            else:
+                created = 1 if response.status == 201 else 0
             created_here += created
             records.append((finished, finished - began, created))
         with lock:
@@ -196,6 +209,8 @@ def load(config: dict) -> None:
         rates.append(unit / config["window"])
         latencies += [r[1] for r in inside]
     latencies.sort()
+    if errors:
+        raise SystemExit(f"load generator: {len(errors)} thread(s) failed: {errors[:3]}")
     print(json.dumps({
         "rate": median(rates), "windows": rates, "requests": len(latencies),
         "p50": round(latencies[len(latencies) // 2] * 1000, 1),
