@@ -14,11 +14,10 @@ from profiles.api.ingestion import (
     IdentifyView,
     ProfileEventsView,
 )
-from profiles.api.profiles import ProfileViewSet, SegmentViewSet
+from profiles.api.profiles import ProfileViewSet
 
 router = SimpleRouter()
 router.register("profiles", ProfileViewSet, basename="api-profile")
-router.register("segments", SegmentViewSet, basename="api-segment")
 router.register("campaigns", CampaignViewSet, basename="api-campaign")
 router.register("placements", PlacementViewSet, basename="api-placement")
 router.register("offers", OfferViewSet, basename="api-offer")
@@ -44,6 +43,7 @@ urlpatterns = [
     re_path(r"^v1/decisions/(?P<placement_key>[-a-zA-Z0-9_]+)/?$", DecisionView.as_view(),
             name="api-decision"),
     path("v1/", include("profiles.api.imports")),  # CSV imports (their own routes)
+    path("v1/", include("profiles.api.segments")),  # segments, lists, profile membership
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", ApiDocsView.as_view(url_name="schema"), name="api-docs"),

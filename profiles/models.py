@@ -162,6 +162,7 @@ class ApiToken(models.Model):
         ("profiles:export", "Export everything held about a profile (GDPR)"),
         ("events:write", "Send events"),
         ("segments:read", "Read segments"),
+        ("segments:write", "Create and change segments, and the members of static lists"),
         ("campaigns:read", "Read campaigns and their delivery counts"),
         ("campaigns:write", "Create and schedule campaigns"),
         ("decisions:read", "Ask which offer a placement shows a profile (records impressions)"),

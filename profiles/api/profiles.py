@@ -1,4 +1,6 @@
-"""Integrator API for profiles and segments: serializers and thin views over services/selectors."""
+"""Integrator API for profiles: serializers and thin views over services/selectors.
+
+Segments are in profiles.api.segments."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from rest_framework.response import Response
 
 from profiles.api.privacy import ProfilePrivacyMixin
 from profiles.consent import ConsentError, ConsentUpdate, consent_set, consent_summary
-from profiles.models import ConsentChannel, ConsentState, Profile, Segment, Topic
+from profiles.models import ConsentChannel, ConsentState, Profile, Topic
 from profiles.search import (
     FilterValueError,
     ProfileFilters,
@@ -24,7 +26,7 @@ from profiles.search import (
     filtered_profiles,
 )
 from profiles.segments import ATTRIBUTE_KEY
-from profiles.selectors import AmbiguousReference, profile_by_reference, segment_count
+from profiles.selectors import AmbiguousReference, profile_by_reference
 from profiles.services import ProfileDataError, attribute_specs, profile_update, profile_upsert
 
 
@@ -311,32 +313,3 @@ class ProfileViewSet(
         rows = consent_summary(profile=profile)
         return Response(ConsentStatusSerializer(rows, many=True).data)
 
-
-class SegmentSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = Segment
-        fields = ["id", "name", "description", "rules", "created_at", "updated_at"]
-        read_only_fields = fields
-
-
-class SegmentDetailSerializer(SegmentSerializer):
-    count = serializers.SerializerMethodField(help_text="Profiles in the segment right now.")
-
-    class Meta(SegmentSerializer.Meta):
-        fields = [*SegmentSerializer.Meta.fields, "count"]
-        read_only_fields = fields
-
-    def get_count(self, segment: Segment) -> int:
-        return segment_count(segment=segment)
-
-
-@extend_schema(tags=["segments"])
-class SegmentViewSet(viewsets.ReadOnlyModelViewSet):
-    """The member count is on the detail only: each count is a query over every profile."""
-
-    required_scopes = {"GET": "segments:read"}
-    queryset = Segment.objects.all()
-    pagination_class = IdCursorPagination
-
-    def get_serializer_class(self):
-        return SegmentDetailSerializer if self.action == "retrieve" else SegmentSerializer
