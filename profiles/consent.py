@@ -40,6 +40,8 @@ def consent_set(*, profile: Profile, update: ConsentUpdate) -> bool:
     if state not in ConsentState.values:
         raise ConsentError(f"Unknown state {state!r}: use one of {', '.join(ConsentState.values)}.")
     topic = _topic(update.topic) if update.topic else None
+    if topic is not None and topic.channel != channel:
+        raise ConsentError(f"Topic {topic.key!r} belongs to the {topic.channel} channel.")
     when = update.occurred_at or timezone.now()
     with transaction.atomic():
         current = (

@@ -34,15 +34,20 @@ class ProfileDataError(ValueError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
-def clean_profile_data(data: dict[str, Any], *, specs=None) -> dict[str, Any]:
+def clean_profile_data(
+    data: dict[str, Any], *, specs=None, stored_locale: str = ""
+) -> dict[str, Any]:
     """Validate and normalize profile fields and attributes (against the attribute schema).
 
-    Returns only the keys present in `data`; raises ProfileDataError listing every problem.
+    A national phone number is read in the region of the locale sent with it, else of the
+    profile's stored locale. Returns only the keys present in `data`; raises
+    ProfileDataError listing every problem.
     """
     clean, errors = {}, {}
+    region = region_of_locale(data.get("locale") or stored_locale)
     normalizers = {
         "email": normalize_email,
-        "phone": lambda v: normalize_phone(v, region=region_of_locale(data.get("locale", ""))),
+        "phone": lambda v: normalize_phone(v, region=region),
         "timezone": validate_timezone,
         "locale": normalize_locale,
     }
@@ -89,7 +94,7 @@ def profile_upsert(*, external_id: str, data: dict[str, Any]) -> tuple[Profile, 
 
 def profile_update(*, profile: Profile, data: dict[str, Any]) -> Profile:
     """Change some fields of an existing profile (PATCH); attributes are merged."""
-    clean = clean_profile_data(data)
+    clean = clean_profile_data(data, stored_locale=profile.locale)
     attributes = clean.pop("attributes", {})
     with transaction.atomic():
         profile = Profile.objects.select_for_update().get(pk=profile.pk)

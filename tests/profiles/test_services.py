@@ -101,3 +101,28 @@ def test_segment_save_refuses_bad_rules_on_update_and_keeps_the_old_ones():
 
     segment.refresh_from_db()
     assert segment.rules == PRO
+
+
+@pytest.mark.django_db
+def test_a_national_phone_is_read_in_the_stored_locale_on_update():
+    from profiles.services import profile_update
+
+    profile, _ = profile_upsert(external_id="fr-1", data={"locale": "fr-FR"})
+
+    profile_update(profile=profile, data={"phone": "06 12 34 56 78"})
+
+    profile.refresh_from_db()
+    assert profile.phone == "+33612345678"
+
+
+@pytest.mark.django_db
+def test_a_topic_of_another_channel_is_refused():
+    from profiles.consent import ConsentError, ConsentUpdate, consent_set
+    from profiles.models import Topic
+
+    Topic.objects.create(key="alerts", name="Alerts", channel="sms")
+    profile, _ = profile_upsert(external_id="c-9", data={})
+
+    with pytest.raises(ConsentError, match="belongs to the sms channel"):
+        consent_set(profile=profile, update=ConsentUpdate(channel="email", state="opted_in",
+                                                           topic="alerts"))
