@@ -80,6 +80,8 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["profile", "name", "occurred_at"], name="event_profile_name_time"),
             models.Index(fields=["name", "occurred_at"], name="event_name_time"),
+            # A profile's newest events across names (the timeline, GDPR export).
+            models.Index(fields=["profile", "-occurred_at"], name="event_profile_time"),
         ]
 
     def __str__(self) -> str:
