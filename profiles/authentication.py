@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from datetime import timedelta
 
 from django.utils import timezone
@@ -12,6 +13,39 @@ from profiles.models import ApiToken
 from profiles.services import api_token_hash
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+# A valid token is remembered by this process for a few seconds, so a burst of API calls
+# does not look it up every time; a revocation reaches every process within this delay.
+TOKEN_CACHE_SECONDS = 5.0
+
+
+class _TokenCache:
+    def __init__(self, ttl: float, size: int = 256):
+        self._ttl, self._size = ttl, size
+        self._entries: dict[str, tuple[float, ApiToken]] = {}
+
+    def get(self, key: str) -> ApiToken | None:
+        entry = self._entries.get(key)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, key: str, token: ApiToken) -> None:
+        if len(self._entries) >= self._size:
+            self._entries.clear()
+        self._entries[key] = (time.monotonic() + self._ttl, token)
+
+    def forget(self, token_id: int) -> None:
+        for key, (_, token) in list(self._entries.items()):
+            if token.pk == token_id:
+                self._entries.pop(key, None)
+
+
+_recent_tokens = _TokenCache(TOKEN_CACHE_SECONDS)
+
+
+def forget_token(token_id: int) -> None:
+    """Drop a revoked token from this process's memory at once."""
+    _recent_tokens.forget(token_id)
 
 
 class TokenUser:
@@ -45,12 +79,17 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         parts = secret.split("_")
         if len(parts) < 3 or parts[0] != "itn":
             raise exceptions.AuthenticationFailed("Invalid token.")
-        token = ApiToken.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
-        if token is None or not hmac.compare_digest(token.key_hash, api_token_hash(secret)):
-            raise exceptions.AuthenticationFailed("Invalid token.")
+        key_hash = api_token_hash(secret)
+        token = _recent_tokens.get(key_hash)
+        if token is None:
+            token = ApiToken.objects.filter(prefix=parts[1], revoked_at__isnull=True).first()
+            if token is None or not hmac.compare_digest(token.key_hash, key_hash):
+                raise exceptions.AuthenticationFailed("Invalid token.")
+            _recent_tokens.put(key_hash, token)
         now = timezone.now()
         if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+            token.last_used_at = now
         return token
 
     def authenticate_header(self, request) -> str:

@@ -149,4 +149,7 @@ def api_token_hash(secret: str) -> str:
 
 
 def api_token_revoke(*, token: ApiToken) -> None:
+    from profiles.authentication import forget_token
+
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget_token(token.pk)
