@@ -4,9 +4,12 @@ from rq import cron
 
 from campaigns.jobs import sweep
 from profiles.jobs import maintain_event_partitions
+from profiles.segment_jobs import snapshot_segment_counts
 
 # Every 30 s: launch due campaigns whose job was lost, nudge stranded sends, close the
 # deliveries of dead workers, complete finished campaigns.
 cron.register(sweep, queue_name="sweep", interval=30, job_timeout=600)
 # Daily at 03:15 UTC: create the coming months' event partitions, drop those past retention.
 cron.register(maintain_event_partitions, queue_name="sweep", cron="15 3 * * *", job_timeout=3600)
+# Daily at 02:30 UTC: every segment's count, kept per day for its count history.
+cron.register(snapshot_segment_counts, queue_name="sweep", cron="30 2 * * *", job_timeout=3600)

@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus
-from profiles.models import Segment
 from tests.factories import (
     CampaignFactory,
     ProfileFactory,
@@ -60,59 +59,7 @@ def test_profile_search_finds_by_email(marketer_client):
     assert b"bob@example.com" not in response.content
 
 
-def _segment_post(**overrides):
-    data = {
-        "name": "Pro plan", "description": "", "match": "all",
-        "c-TOTAL_FORMS": "1", "c-INITIAL_FORMS": "0", "c-MIN_NUM_FORMS": "0",
-        "c-MAX_NUM_FORMS": "50",
-        "c-0-field": "attributes.plan", "c-0-op": "equals", "c-0-value": "pro",
-        "c-0-value_type": "text", "action": "save",
-    }
-    data.update(overrides)
-    return data
-
-
-def test_counting_a_segment_shows_matches_without_saving(marketer_client):
-    ProfileFactory.create_batch(3, attributes={"plan": "pro"})
-    ProfileFactory(attributes={"plan": "free"})
-
-    response = marketer_client.post(reverse("segment_create"), _segment_post(action="count"))
-
-    assert response.status_code == 200
-    assert b"<strong>3</strong> profiles match" in response.content
-    assert not Segment.objects.exists()
-
-
-def test_saving_a_segment_shows_its_count(marketer_client):
-    ProfileFactory.create_batch(2, attributes={"plan": "pro"})
-
-    response = marketer_client.post(reverse("segment_create"), _segment_post(), follow=True)
-
-    segment = Segment.objects.get()
-    assert segment.rules == {"all": [{"type": "attribute", "key": "plan", "value_type": "string",
-                                      "op": "equals", "value": "pro"}]}
-    assert b'id="segment-count">2<' in response.content
-
-
-def test_a_bad_condition_is_shown_next_to_its_field(marketer_client):
-    response = marketer_client.post(
-        reverse("segment_create"), _segment_post(**{"c-0-field": "attributes.bad key"})
-    )
-
-    assert response.status_code == 200
-    assert b"field-error" in response.content
-    assert b"is not an attribute key" in response.content
-    assert not Segment.objects.exists()
-
-
-def test_boolean_values_are_typed(marketer_client):
-    ProfileFactory(attributes={"newsletter": True})
-
-    marketer_client.post(reverse("segment_create"), _segment_post(**{
-        "c-0-field": "attributes.newsletter", "c-0-value": "yes", "c-0-value_type": "boolean",
-    }))
-
-    assert Segment.objects.get().rules["all"][0]["value"] is True
+# The segment builder's own tests are in tests/segments_ui.
 
 
 def _campaign_post(segment, **overrides):
