@@ -11,6 +11,11 @@ from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
+from profiles.attribute_indexes import (
+    attribute_index_set,
+    attribute_index_state,
+    attribute_indexes_request_sync,
+)
 from profiles.models import (
     ApiToken,
     AttributeDefinition,
@@ -23,6 +28,8 @@ from profiles.models import (
     ProfileMerge,
     PushSubscription,
     Segment,
+    SegmentCountSnapshot,
+    SegmentMember,
     Topic,
 )
 from profiles.privacy import export_json, profile_erase, profile_export
@@ -152,9 +159,11 @@ class EventAdmin(admin.ModelAdmin):
 class SegmentAdminForm(forms.ModelForm):
     class Meta:
         model = Segment
-        fields = ["name", "description", "rules"]
+        fields = ["name", "description", "kind", "rules"]
 
     def clean_rules(self):
+        if self.cleaned_data.get("kind", self.instance.kind) == Segment.Kind.STATIC:
+            return {"all": []}  # a static list's members are its SegmentMember rows
         try:
             return validate_rules(self.cleaned_data["rules"], segment_id=self.instance.pk)
         except RuleError as exc:
@@ -164,11 +173,16 @@ class SegmentAdminForm(forms.ModelForm):
 @admin.register(Segment)
 class SegmentAdmin(admin.ModelAdmin):
     form = SegmentAdminForm
-    list_display = ["name", "description", "created_by", "updated_at"]
+    list_display = ["name", "kind", "description", "created_by", "updated_at"]
+    list_filter = ["kind"]
     list_select_related = ["created_by"]
     search_fields = ["name"]
     date_hierarchy = "created_at"
     readonly_fields = ["member_count", "created_by", "created_at", "updated_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A list's members or a segment's rules would not survive a change of kind.
+        return [*self.readonly_fields, "kind"] if obj else self.readonly_fields
 
     @admin.display(description="Members")
     def member_count(self, segment: Segment) -> str:
@@ -178,6 +192,30 @@ class SegmentAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(SegmentMember)
+class SegmentMemberAdmin(admin.ModelAdmin):
+    """Static list members (added through the API, a CSV or the profile list page)."""
+
+    list_display = ["segment", "profile", "external_id", "source", "added_at"]
+    list_filter = ["source", "segment"]
+    list_select_related = ["segment", "profile"]
+    raw_id_fields = ["segment", "profile"]
+    search_fields = ["=profile__external_id"]
+    search_help_text = "An exact external id."
+    readonly_fields = ["added_at"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+    @admin.display(description="External id")
+    def external_id(self, member: SegmentMember) -> str:
+        return member.profile.external_id or "—"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "segment":
+            kwargs["queryset"] = Segment.objects.filter(kind=Segment.Kind.STATIC)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class ApiTokenForm(forms.ModelForm):
@@ -260,7 +298,9 @@ class AttributeDefinitionForm(forms.ModelForm):
 
     class Meta:
         model = AttributeDefinition
-        fields = ["key", "label", "type", "allowed_values", "description"]
+        fields = ["key", "label", "type", "allowed_values", "description", "indexed"]
+        help_texts = {"indexed": "Build an expression index for segment conditions on this "
+                      "attribute (a background job; the table stays writable)."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -281,9 +321,10 @@ class AttributeDefinitionForm(forms.ModelForm):
 @admin.register(AttributeDefinition)
 class AttributeDefinitionAdmin(admin.ModelAdmin):
     form = AttributeDefinitionForm
-    list_display = ["key", "label", "type", "allowed", "updated_at"]
-    list_filter = ["type"]
+    list_display = ["key", "label", "type", "allowed", "indexed", "index_status", "updated_at"]
+    list_filter = ["type", "indexed"]
     search_fields = ["key", "label"]
+    actions = ["build_index", "drop_index"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["key"] if obj else []  # stored values, rules and integrations name it
@@ -291,6 +332,42 @@ class AttributeDefinitionAdmin(admin.ModelAdmin):
     @admin.display(description="Allowed values")
     def allowed(self, definition: AttributeDefinition) -> str:
         return format_allowed_values(definition.allowed_values) or "any"
+
+    @admin.display(description="Index")
+    def index_status(self, definition: AttributeDefinition) -> str:
+        state = attribute_index_state(definition=definition)
+        if not definition.indexed:
+            return "built (being dropped)" if state.built else "—"
+        if not state.wanted:
+            return "not needed (the attributes GIN index serves it)"
+        return {"built": "built", "building": "building (or failed: run Build index)",
+                "missing": "queued"}[state.status]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if {"indexed", "type"} & set(form.changed_data) and (obj.indexed or change):
+            attribute_indexes_request_sync()
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        attribute_indexes_request_sync()
+
+    def delete_queryset(self, request, queryset) -> None:
+        super().delete_queryset(request, queryset)
+        attribute_indexes_request_sync()
+
+    @admin.action(description="Build index on the selected attributes")
+    def build_index(self, request, queryset) -> None:
+        changed = attribute_index_set(definitions=list(queryset), indexed=True)
+        self.message_user(request, f"{changed} attribute(s) marked indexed; a background job "
+                          "builds the indexes (missing or failed ones are built again).",
+                          messages.SUCCESS)
+
+    @admin.action(description="Drop index of the selected attributes")
+    def drop_index(self, request, queryset) -> None:
+        changed = attribute_index_set(definitions=list(queryset), indexed=False)
+        self.message_user(request, f"{changed} attribute(s) no longer indexed; a background "
+                          "job drops their indexes.", messages.SUCCESS)
 
 
 @admin.register(Topic)
@@ -334,6 +411,14 @@ class ProfileMergeAdmin(ReadOnlyAdmin):
                     "reason"]
     list_select_related = ["survivor"]
     search_fields = ["=merged_external_id", "=survivor__external_id"]
+
+
+@admin.register(SegmentCountSnapshot)
+class SegmentCountSnapshotAdmin(ReadOnlyAdmin):
+    list_display = ["day", "segment", "count", "taken_at"]
+    list_filter = ["segment"]
+    list_select_related = ["segment"]
+    date_hierarchy = "day"
 
 
 @admin.register(AuditLog)

@@ -50,7 +50,8 @@ class ListChange:
 
 def static_list_create(*, name: str, description: str = "", user=None) -> Segment:
     return Segment.objects.create(
-        name=name, description=description, kind=Segment.Kind.STATIC, rules={}, created_by=user,
+        name=name, description=description, kind=Segment.Kind.STATIC, rules={"all": []},
+        created_by=user,
     )
 
 

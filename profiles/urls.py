@@ -1,12 +1,14 @@
 from django.urls import path
 
 from profiles.views import imports as import_views
+from profiles.views import lists as list_views
 from profiles.views import profiles as profile_views
 from profiles.views import schema as schema_views
 from profiles.views import segments as segment_views
 
 urlpatterns = [
     path("profiles/", profile_views.profile_list, name="profile_list"),
+    path("profiles/add-to-list/", list_views.profile_list_add, name="profile_list_add"),
     path("profiles/<int:pk>/", profile_views.profile_detail, name="profile_detail"),
     path("profiles/<int:pk>/edit/", profile_views.profile_edit, name="profile_edit"),
     path("profiles/<int:pk>/consent/", profile_views.profile_consent, name="profile_consent"),

@@ -110,7 +110,7 @@ class SegmentWriteSerializer(serializers.Serializer):
         kind = self.instance.kind if self.instance is not None else data.get("kind")
         if data.setdefault("kind", kind) != kind:
             raise serializers.ValidationError({"kind": "A segment's kind cannot change."})
-        if kind == Segment.Kind.STATIC and data.get("rules"):
+        if kind == Segment.Kind.STATIC and data.get("rules") not in (None, {}, {"all": []}):
             raise serializers.ValidationError(
                 {"rules": "A static list has no rules: add members to it instead."})
         if kind == Segment.Kind.DYNAMIC and self.instance is None and "rules" not in data:

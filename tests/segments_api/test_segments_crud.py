@@ -112,7 +112,7 @@ def test_a_static_list_is_renamed(writer):
 
     assert response.status_code == 200
     segment.refresh_from_db()
-    assert (segment.name, segment.kind, segment.rules) == ("VIPs", "static", {})
+    assert (segment.name, segment.kind) == ("VIPs", "static")
 
 
 def test_delete_removes_an_unused_segment(writer):
