@@ -1,10 +1,15 @@
-"""Admin for deliveries and their status log: a read-only record of what was sent."""
+"""Admin for deliveries and their status log (a read-only record of what was sent), and for
+placements, offers and their impressions."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
 
-from channels.models import Delivery, DeliveryEvent
+from channels.decisions import forget_plans, offer_delete, placement_delete
+from channels.models import Delivery, DeliveryEvent, Offer, OfferImpression, Placement
+from profiles.audiences import validate_audience_rules
+from profiles.rules import RuleError
 
 
 class ReadOnlyAdminMixin:
@@ -45,5 +50,89 @@ class DeliveryEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ["status", "occurred_at"]
     list_select_related = ["delivery"]
     raw_id_fields = ["delivery"]
+    show_full_result_count = False
+    ordering = ["-id"]
+
+
+class OfferAdminForm(forms.ModelForm):
+    class Meta:
+        model = Offer
+        fields = ["placement", "name", "content", "html", "rules", "segment", "priority",
+                  "starts_at", "ends_at", "cap_per_profile", "is_active"]
+
+    def clean_rules(self):
+        rules = self.cleaned_data.get("rules")
+        if rules in (None, "", {}):
+            return {}
+        try:
+            return validate_audience_rules(rules)
+        except RuleError as exc:
+            messages = [f"{e['path']}: {e['message']}" for e in exc.errors]
+            raise forms.ValidationError(messages) from None
+
+
+class OfferInline(admin.TabularInline):
+    model = Offer
+    form = OfferAdminForm
+    fields = ["name", "priority", "segment", "is_active", "starts_at", "ends_at",
+              "cap_per_profile"]
+    raw_id_fields = ["segment"]
+    extra = 0
+    show_change_link = True
+
+
+class PlacementAdminForm(forms.ModelForm):
+    class Meta:
+        model = Placement
+        fields = ["key", "name", "description", "fallback"]
+
+    def clean_fallback(self):
+        fallback = self.cleaned_data.get("fallback")
+        if fallback is not None and fallback.placement_id != self.instance.pk:
+            raise forms.ValidationError("The fallback must be one of this placement's offers.")
+        return fallback
+
+
+@admin.register(Placement)
+class PlacementAdmin(admin.ModelAdmin):
+    form = PlacementAdminForm
+    list_display = ["key", "name", "fallback", "updated_at"]
+    search_fields = ["key", "name"]
+    raw_id_fields = ["fallback"]
+    inlines = [OfferInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        forget_plans()  # this process decides with the change at once; others within the TTL
+
+    def delete_model(self, request, obj) -> None:
+        placement_delete(placement=obj)
+
+
+@admin.register(Offer)
+class OfferAdmin(admin.ModelAdmin):
+    form = OfferAdminForm
+    list_display = ["name", "placement", "priority", "is_active", "starts_at", "ends_at",
+                    "cap_per_profile"]
+    list_filter = ["is_active", "placement"]
+    list_select_related = ["placement"]
+    search_fields = ["name", "placement__key"]
+    raw_id_fields = ["segment"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        forget_plans()
+
+    def delete_model(self, request, obj) -> None:
+        offer_delete(offer=obj)
+
+
+@admin.register(OfferImpression)
+class OfferImpressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Written by decisions only."""
+
+    list_display = ["offer", "profile", "shown_at"]
+    list_select_related = ["offer"]
+    raw_id_fields = ["offer", "profile"]
     show_full_result_count = False
     ordering = ["-id"]

@@ -29,7 +29,8 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from channels.models import Offer, OfferImpression, Placement
@@ -39,6 +40,7 @@ from profiles.rules.compiler import CycleError
 from profiles.rules.facts import load_facts
 from profiles.rules.matcher import matches
 from profiles.rules.schema import RuleError, validate, walk
+from profiles.selectors import AmbiguousReference, profile_by_reference
 
 logger = logging.getLogger(__name__)
 
@@ -325,6 +327,33 @@ def decision_preview(*, placement: Placement, profile: Profile,
         else:
             rows.append((offer, verdicts.get(offer.pk, OUTRANKED)))
     return Preview(decision, rows)
+
+
+def preview_profile(*, reference: str) -> Profile | None:
+    """The profile a marketer names for a preview: its id, external id or email."""
+    reference = reference.strip()
+    if "@" in reference:
+        return (Profile.objects.alias(email_lower=Lower("email"))
+                .filter(email_lower=reference.lower()).order_by("id").first())
+    try:
+        return profile_by_reference(reference=reference)
+    except (Profile.DoesNotExist, AmbiguousReference):
+        return None
+
+
+def placement_summaries() -> QuerySet[Placement]:
+    """Placements with their offers counted (the marketer's list)."""
+    return Placement.objects.select_related("fallback").annotate(
+        offer_count=Count("offers", distinct=True),
+        live_count=Count("offers", filter=Q(offers__is_active=True), distinct=True),
+    ).order_by("key")
+
+
+def placement_offers(*, placement: Placement) -> QuerySet[Offer]:
+    """A placement's offers, best first, with their impressions counted."""
+    return placement.offers.select_related("segment").annotate(
+        impression_count=Count("impressions")
+    ).order_by("-priority", "id")
 
 
 def offer_payload(offer: Offer) -> dict[str, Any]:
