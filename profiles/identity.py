@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models.functions import Lower
 
 from profiles.consent import ConsentUpdate, consent_set
@@ -122,11 +122,19 @@ def profile_identify(
                 if device:
                     push_subscription_register(profile=profile, **device)
             return IdentifyOutcome(profile, created, merge)
-        except (_Stale, IntegrityError):
-            # A concurrent call created or merged what we had resolved: the replay sees it.
-            if attempt == ATTEMPTS:
+        except (_Stale, IntegrityError, OperationalError) as exc:
+            # A concurrent call created or merged what we had resolved, or a batch writing
+            # events for these profiles deadlocked with the merge: the replay sees it.
+            if attempt == ATTEMPTS or not _replayable(exc):
                 raise
     raise AssertionError("unreachable")
+
+
+def _replayable(exc: Exception) -> bool:
+    from psycopg import errors as pg
+
+    return not isinstance(exc, OperationalError) or isinstance(
+        exc.__cause__, pg.DeadlockDetected | pg.SerializationFailure)
 
 
 def _resolve(external_id: str, anonymous_id: str, email: str,

@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
@@ -113,33 +114,50 @@ def test_an_event_racing_the_merge_of_its_profile_lands_on_the_survivor(caplog):
     api = client()
     merge_may_finish, merging = threading.Event(), threading.Event()
 
-    def merge() -> None:
+    def merge(_: int) -> None:
         from profiles.identity import profile_merge
 
-        try:
-            with transaction.atomic():
-                # Hold the merge's row locks while the event is being written.
-                list(Profile.objects.select_for_update().filter(pk=anonymous.pk))
-                merging.set()
-                merge_may_finish.wait(10)
-                profile_merge(profile_ids=(known.pk, anonymous.pk))
-        finally:
-            connection.close()
+        with transaction.atomic():
+            # Hold the merge's row locks while the event is being written.
+            list(Profile.objects.select_for_update().filter(pk=anonymous.pk))
+            merging.set()
+            merge_may_finish.wait(10)
+            profile_merge(profile_ids=(known.pk, anonymous.pk))
 
     def post(_: int):
-        # The merge commits while the event, written for the anonymous profile, waits on it.
-        threading.Timer(0.5, merge_may_finish.set).start()
+        merging.wait(10)
         return api.post("/api/v1/events", {"name": "late", "anonymous_id": "dev-1"},
                         format="json")
 
-    merger = threading.Thread(target=merge)
-    merger.start()
-    merging.wait(10)
-    with caplog.at_level(logging.INFO, logger="profiles.ingestion"):
-        [response] = race(post, threads=1)
-    merger.join(10)
+    def release_once_the_event_waits(_: int) -> None:
+        # The event, written for the anonymous profile, now waits on the merge's lock.
+        _wait_for_a_lock_wait()
+        merge_may_finish.set()
 
+    with caplog.at_level(logging.INFO, logger="profiles.ingestion"):
+        merged, response, released = race_each([merge, post, release_once_the_event_waits])
+
+    assert (merged, released) == (None, None)  # no exception in either thread
     assert "replaying 1 item(s) after ForeignKeyViolation" in caplog.text
     assert getattr(response, "status_code", response) == 201
     assert list(Event.objects.values_list("profile_id", flat=True)) == [known.pk]
     assert not Profile.objects.filter(pk=anonymous.pk).exists()
+
+
+def race_each(works: list[Callable[[int], object]]) -> list:
+    """Run each work in its own thread and connection; their results (or exceptions)."""
+    return race(lambda i: works[i](i), threads=len(works))
+
+
+def _wait_for_a_lock_wait(timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return
+        time.sleep(0.02)
+    raise AssertionError("the event never waited on the merge's lock")
