@@ -138,7 +138,8 @@ def segment_builder(request, pk: int | None = None):
     builder.apply(request.POST.get("do", ""))
     response = render(request, "profiles/builder/builder.html",
                       {"builder": builder, **_builder_urls(segment)})
-    response["HX-Trigger"] = "rules-changed"  # the live count follows
+    # The live count follows, once the new rows are in the page (it posts them).
+    response["HX-Trigger-After-Settle"] = "rules-changed"
     return response
 
 

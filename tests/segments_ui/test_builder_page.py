@@ -145,8 +145,8 @@ def test_the_fragment_adds_a_row_and_asks_the_count_to_follow(marketer_client, s
     response = marketer_client.post(reverse("segment_builder"), fields)
 
     html = response.content.decode()
-    assert response["HX-Trigger"] == "rules-changed"
-    assert html.startswith('<div id="builder"')
+    assert response["HX-Trigger-After-Settle"] == "rules-changed"
+    assert html.lstrip().startswith('<div id="builder"')
     assert 'name="r.1.kind"' in html
 
 
