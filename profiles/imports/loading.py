@@ -175,8 +175,9 @@ def load_chunk(
         else:
             cursor.execute(_INSERT_BY_EXTERNAL_ID, params)
             result.created = cursor.rowcount
-            cursor.execute(_UPDATE_BY_EXTERNAL_ID, params)
-            result.updated = cursor.rowcount
+            if result.created < staged:  # else every row was new: nothing to update
+                cursor.execute(_UPDATE_BY_EXTERNAL_ID, params)
+                result.updated = cursor.rowcount
             consent_sql = _CONSENTS.format(**_CONSENT_BY_EXTERNAL_ID)
         if consents:
             cursor.execute(consent_sql, params)

@@ -177,6 +177,17 @@ def test_an_empty_cell_leaves_the_value_and_attributes_merge(run_import):
     assert profile.attributes == {"plan": "pro", "city": "Lyon"}
 
 
+def test_a_chunk_mixing_new_and_known_keys_creates_and_updates(run_import):
+    ProfileFactory(external_id="c1", first_name="Old")
+
+    done = run_import("external_id,first_name\nc1,New\nc2,Bea\n",
+                      {"external_id": "external_id", "first_name": "first_name"})
+
+    assert dict(Profile.objects.values_list("external_id", "first_name")) == {
+        "c1": "New", "c2": "Bea"}
+    assert "(1 created, 1 updated, 0 unchanged)" in done.message
+
+
 def test_a_key_repeated_in_a_chunk_keeps_the_last_row(run_import):
     content = "external_id,first_name\nc1,First\nc2,Other\nc1,Last\n"
 
@@ -261,6 +272,17 @@ class TestEmailKey:
         run_import(content, self.MAPPING, key="email")
 
         assert Profile.objects.filter(email="ann@example.com").count() == 1
+
+    def test_consent_reaches_matched_and_created_profiles(self, run_import):
+        known = ProfileFactory(email="ann@example.com")
+        content = "email,newsletter\nANN@example.com,yes\nnew@example.com,no\n"
+
+        run_import(content, {"email": "email", "newsletter": "consent.email"}, key="email")
+
+        created = Profile.objects.get(email="new@example.com")
+        assert dict(Consent.objects.values_list("profile_id", "state")) == {
+            known.pk: "opted_in", created.pk: "opted_out"}
+        assert ConsentChange.objects.count() == 2
 
     def test_external_id_cannot_be_mapped_with_the_email_key(self, upload):
         profile_import = upload("email,external_id\nann@example.com,c1\n")
