@@ -77,8 +77,13 @@ def drop_expired_event_partitions(*, now: datetime | None = None, connection=Non
     with connection.cursor() as cursor:
         for month in existing_partitions(connection=connection):
             if next_month(month) <= horizon:
-                cursor.execute(f'DROP TABLE IF EXISTS "{partition_name(month)}"')
-                dropped.append(partition_name(month))
+                name = partition_name(month)
+                if connection.get_autocommit():
+                    # Detaching first takes no lock that blocks ingestion into the other
+                    # partitions (it cannot run inside a transaction, hence the check).
+                    cursor.execute(f'ALTER TABLE {PARENT} DETACH PARTITION "{name}" CONCURRENTLY')
+                cursor.execute(f'DROP TABLE IF EXISTS "{name}"')
+                dropped.append(name)
     return dropped
 
 

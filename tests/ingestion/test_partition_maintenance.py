@@ -61,3 +61,20 @@ def _fire_deferred_foreign_key_checks() -> None:
     # in its own transaction, where there are none.
     with connection.cursor() as cursor:
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_an_expired_month_is_detached_concurrently_then_dropped():
+    # Given an event in a month that will be past the horizon a year from now
+    now = timezone.now()
+    profile = ProfileFactory()
+    old = Event.objects.create(profile=profile, name="old", occurred_at=now - timedelta(days=200))
+
+    # When the job runs in autocommit, as the RQ worker runs it
+    outcome = maintain_event_partitions(now=now + timedelta(days=365))
+
+    # Then that month is gone and the partitions of the coming months exist
+    assert partition_name(month_start(old.occurred_at)) in outcome["dropped"]
+    assert month_start(old.occurred_at) not in existing_partitions()
+    assert not Event.objects.filter(pk=old.pk).exists()
+    maintain_event_partitions(now=now)  # the next tests expect today's window
