@@ -181,3 +181,15 @@ def test_the_builder_buttons_work_without_javascript(marketer_client, schema):
     assert response.status_code == 200
     assert 'name="r.1.kind"' in html and 'name="r.1.0.kind"' in html
     assert 'value="Kept"' in html
+
+
+def test_the_event_names_are_read_once_a_minute():
+    from profiles.builder.options import recent_event_names
+
+    EventFactory(name="order_completed")
+    assert recent_event_names() == ("order_completed",)
+    EventFactory(name="cart_abandoned")
+
+    cached = recent_event_names()
+
+    assert cached == ("order_completed",)
