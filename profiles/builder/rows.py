@@ -143,14 +143,19 @@ def settle_row(row: Row, options: Options) -> None:
     elif row.kind == "consent":
         _pick(values, "channel", CONSENT_CHANNELS)
         _pick(values, "op", CONSENT_OPS)
-        topics = {key for key, _, channel in options.topics if channel == values["channel"]}
-        if values.get("topic") and values["topic"] not in topics:
+        channels = {key: channel for key, _, channel in options.topics}
+        # A topic of another channel goes with a change of channel; an unknown one (deleted
+        # since) stays, shown as such, for validation to name rather than silently widen.
+        if channels.get(values.get("topic")) not in (None, values["channel"]):
             values["topic"] = ""
+        row.allowed = tuple(key for key, channel in channels.items()
+                            if channel == values["channel"])
         row.ops = [(op, CONSENT_OP_LABELS[op]) for op in CONSENT_OPS]
     elif row.kind == "segment":
         _pick(values, "op", SEGMENT_OPS)
         if not values.get("segment") and options.segments:
             values["segment"] = str(options.segments[0][0])
+        row.allowed = tuple(str(pk) for pk, _ in options.segments)
         row.ops = [(op, SEGMENT_OP_LABELS[op]) for op in SEGMENT_OPS]
     else:
         row.widget = "json"

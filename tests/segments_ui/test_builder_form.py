@@ -271,3 +271,13 @@ def test_a_property_value_typed_as_a_number_that_is_not_one_is_refused_by_the_bu
 
     assert raised.value.errors == [{"path": "$.all[0].where[0].value",
                                     "message": "A number is needed."}]
+
+
+def test_changing_channel_drops_a_topic_of_the_old_channel_but_keeps_an_unknown_one():
+    builder = Builder.from_post({
+        "r.kind": ["all"],
+        "r.0.kind": ["consent"], "r.0.channel": ["sms"], "r.0.topic": ["news"],
+        "r.1.kind": ["consent"], "r.1.channel": ["sms"], "r.1.topic": ["deleted"],
+    }, OPTIONS)
+
+    assert [row.values["topic"] for row in builder.root.children] == ["", "deleted"]

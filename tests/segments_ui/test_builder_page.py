@@ -193,3 +193,18 @@ def test_the_event_names_are_read_once_a_minute():
     cached = recent_event_names()
 
     assert cached == ("order_completed",)
+
+
+def test_a_reference_to_a_segment_gone_since_stays_visible_for_validation(marketer_client,
+                                                                          schema):
+    other = SegmentFactory(name="Other", rules={"all": []})
+    segment = SegmentFactory(name="Refers", rules={"all": [
+        {"type": "segment", "op": "in", "segment": 999_999},
+        {"type": "consent", "channel": "email", "topic": "gone", "op": "subscribed"},
+    ]})
+
+    html = marketer_client.get(reverse("segment_edit", args=[segment.pk])).content.decode()
+
+    assert _options(html, "r.0.segment") == [str(other.pk), "999999"]
+    assert 'value="999999" selected' in html
+    assert 'value="gone" selected' in html
