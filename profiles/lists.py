@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -22,6 +23,7 @@ CHUNK = 5000
 CSV_MAX_ROWS = 1_000_000
 UNKNOWN_SHOWN = 100  # unknown references kept for a CSV report (all are counted)
 KINDS = ("external_id", "email", "id")  # a CSV row is read by the first of these it fills
+DELIMITERS = (",", ";", "\t", "|")
 MAX_ID = 2**63 - 1
 
 
@@ -95,16 +97,18 @@ def static_list_add_from_csv(*, segment: Segment, file: IO[bytes] | IO[str],
                              source: str = "csv") -> ListChange:
     """Add the profiles a CSV file names to a static list, streaming it in chunks.
 
-    The first row is a header naming at least one of external_id, email, id (any case); each
-    row is read by the first of those columns it fills. `file` is binary (an upload: UTF-8,
-    with or without a BOM) or text. All or nothing: a file that turns out unreadable halfway
-    adds no one. Unknown references are counted, and the first UNKNOWN_SHOWN kept with their
-    line numbers. Raises ListError.
+    The first row is a header naming at least one of external_id, email, id (any case; comma,
+    semicolon, tab or pipe separated); each row is read by the first of those it fills.
+    `file` is binary (an upload: UTF-8, with or without a BOM) or text. All or nothing: a
+    file that turns out unreadable halfway adds no one. Unknown references are counted, and
+    the first UNKNOWN_SHOWN kept with their line numbers. Raises ListError.
     """
     _require_static(segment)
     change = ListChange()
     try:
-        rows = csv.reader(_lines(file))
+        lines = _lines(file)
+        first = next(lines, "")
+        rows = csv.reader(itertools.chain([first], lines), delimiter=_delimiter(first))
         columns = _columns(next(rows, []))
         with transaction.atomic():
             chunk: list[Reference] = []
@@ -139,6 +143,16 @@ def _lines(file: IO[bytes] | IO[str]) -> Iterator[str]:
         # character split across reads and drops a leading BOM.
         return codecs.iterdecode(iter(file), "utf-8-sig")
     return iter(file)
+
+
+def _delimiter(header_line: str) -> str:
+    """The delimiter that splits the header into a known column (spreadsheets in many
+    locales write ";")."""
+    for delimiter in DELIMITERS:
+        cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        if any(cell.strip().lower() in KINDS for cell in cells):
+            return delimiter
+    return ","
 
 
 def _columns(header: list[str]) -> dict[str, int]:

@@ -189,3 +189,16 @@ def test_changing_members_needs_the_write_scope(vip, reader):
 
     assert response.status_code == 403
     assert members(vip) == set()
+
+
+def test_a_django_upload_is_read_as_it_arrives_from_a_form(vip):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    ProfileFactory(external_id="ada", email="ada@example.org")
+    upload = SimpleUploadedFile("list.csv", "Nom;Email\r\nLové;ADA@example.org\r\n"
+                                .encode(), content_type="text/csv")
+
+    change = static_list_add_from_csv(segment=vip, file=upload)
+
+    assert (change.rows, change.changed) == (1, 1)
+    assert members(vip) == {"ada"}
