@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.conf import settings
@@ -46,6 +46,8 @@ class CompileContext:
     # segment id → its validated tree (segment references compile inline)
     segment_tree: Callable[[int], dict] = lambda _id: {"all": []}
     _stack: tuple = ()
+    # Under an `any` or a `not`, where PostgreSQL cannot turn a subquery into a join.
+    nested: bool = False
 
 
 class CycleError(ValueError):
@@ -56,9 +58,10 @@ def compile_tree(tree: dict, context: CompileContext) -> Fragment:
     if "all" in tree:
         return _join([compile_tree(n, context) for n in tree["all"]], "AND", TRUE)
     if "any" in tree:
-        return _join([compile_tree(n, context) for n in tree["any"]], "OR", FALSE)
+        nested = replace(context, nested=True)
+        return _join([compile_tree(n, nested) for n in tree["any"]], "OR", FALSE)
     if "not" in tree:
-        inner = compile_tree(tree["not"], context)
+        inner = compile_tree(tree["not"], replace(context, nested=True))
         return Fragment(f"(NOT {inner.sql})", inner.params)
     return _CONDITIONS[tree["type"]](tree, context) if tree["type"] in _CONDITIONS else (
         _registered(tree, context)
@@ -245,6 +248,8 @@ def _event(node: dict, context: CompileContext) -> Fragment:
     where, params = event_filter_sql(node, context.now, alias="ev")
     base = f"FROM profiles_event ev WHERE ev.profile_id = «id» AND {where}"
     op, count = node["op"], node["count"]
+    if context.nested and not (op == "at_least" and count == 0):
+        return _event_nested(op, count, where, params)
     if op == "none" or (op == "exactly" and count == 0):
         return Fragment(f"(NOT EXISTS (SELECT 1 {base}))", params)
     if op == "at_least" and count == 0:
@@ -264,6 +269,29 @@ def _counted(where: str, sign: str) -> str:
         f"WHERE {where} GROUP BY ev.profile_id HAVING count(*) {sign} %s) counted "
         "WHERE counted.profile_id = «id»)"
     )
+
+
+def _event_nested(op: str, count: int, where: str, params: list) -> Fragment:
+    """An event condition under any/not: the set of profiles that qualify, built once.
+
+    There a correlated EXISTS stays a subplan, and PostgreSQL (15) sizes its per-profile form
+    by the filter's *output* rows, so it probes the events of every profile (~6 s over
+    1,000,000 profiles). The set of qualifying profile ids is computed once and hashed instead.
+    unnest(ARRAY(…)) keeps it hashed whatever size the planner guesses: a plain IN whose
+    estimate passes work_mem falls back to rescanning the whole set for every profile.
+    """
+    def profile_set(having: str) -> str:
+        return ("«id» IN (SELECT unnest(ARRAY(SELECT ev.profile_id "  # noqa: S608
+                f"FROM profiles_event ev WHERE {where} GROUP BY ev.profile_id{having})))")
+
+    if op == "none" or (op == "exactly" and count == 0):
+        return Fragment(f"(NOT {profile_set('')})", params)
+    if op == "at_least" and count == 1:
+        return Fragment(f"({profile_set('')})", params)
+    if op == "at_most":
+        return Fragment(f"(NOT {profile_set(' HAVING count(*) > %s')})", [*params, count])
+    sign = ">=" if op == "at_least" else "="
+    return Fragment(f"({profile_set(f' HAVING count(*) {sign} %s')})", [*params, count])
 
 
 def event_filter_sql(node: dict, now: datetime, alias: str) -> tuple[str, list]:
@@ -333,7 +361,8 @@ def _segment(node: dict, context: CompileContext) -> Fragment:
     segment_id = node["segment"]
     if segment_id in context._stack:
         raise CycleError(f"Segment {segment_id} refers to itself through other segments.")
-    inner_context = CompileContext(context.now, context.segment_tree, (*context._stack, segment_id))
+    inner_context = CompileContext(context.now, context.segment_tree, (*context._stack, segment_id),
+                                   nested=context.nested or node["op"] == "not_in")
     inner = compile_tree(context.segment_tree(segment_id), inner_context)
     return inner if node["op"] == "in" else Fragment(f"(NOT {inner.sql})", inner.params)
 

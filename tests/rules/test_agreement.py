@@ -208,6 +208,9 @@ FAMILIES = {
     "datetime attribute": _attribute("dt", "datetime", DATETIME_OPS),
     "list attribute": _attribute("l", "list", LIST_OPS),
     "event": EVENT_CONDITIONS,
+    # Under any/not an event condition compiles to a set of profile ids built once.
+    "event under any": EVENT_CONDITIONS.map(lambda c: {"any": [c]}),
+    "event under not": EVENT_CONDITIONS.map(lambda c: {"not": c}),
     "consent": CONSENT_CONDITIONS,
 }
 
