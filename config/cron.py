@@ -3,6 +3,7 @@
 from rq import cron
 
 from campaigns.jobs import sweep
+from profiles.import_jobs import sweep_imports
 from profiles.jobs import maintain_event_partitions
 from profiles.segment_jobs import snapshot_segment_counts
 
@@ -13,3 +14,5 @@ cron.register(sweep, queue_name="sweep", interval=30, job_timeout=600)
 cron.register(maintain_event_partitions, queue_name="sweep", cron="15 3 * * *", job_timeout=3600)
 # Daily at 02:30 UTC: every segment's count, kept per day for its count history.
 cron.register(snapshot_segment_counts, queue_name="sweep", cron="30 2 * * *", job_timeout=3600)
+# Every 60 s: re-queue imports whose job Redis lost, fail those whose worker died.
+cron.register(sweep_imports, queue_name="sweep", interval=60, job_timeout=300)

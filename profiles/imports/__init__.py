@@ -9,6 +9,7 @@ from profiles.imports.services import (
     PreviewRow,
     import_cancel,
     import_configure,
+    import_fail_stranded,
     import_headers,
     import_plan,
     import_preview,
@@ -20,6 +21,7 @@ from profiles.imports.services import (
 
 __all__ = [
     "DELIMITERS", "ImportFileError", "ImportStateError", "MappingError", "PreviewRow",
-    "import_cancel", "import_configure", "import_headers", "import_plan", "import_preview",
-    "import_progress", "import_run", "import_start", "import_upload",
+    "import_cancel", "import_configure", "import_fail_stranded", "import_headers",
+    "import_plan", "import_preview", "import_progress", "import_run", "import_start",
+    "import_upload",
 ]

@@ -242,6 +242,17 @@ def import_cancel(*, profile_import: ProfileImport) -> ProfileImport:
     return profile_import
 
 
+def import_fail_stranded(*, import_id: int) -> int:
+    """Mark failed a running import whose worker died (the job cannot say so itself)."""
+    profile_import = ProfileImport.objects.filter(pk=import_id, status=Status.RUNNING).first()
+    if profile_import is None:
+        return 0
+    _finish(profile_import, Status.FAILED,
+            "The worker running this import stopped. Rows of the chunks it committed stay "
+            "imported; run it again to finish (rows already imported are unchanged).", None)
+    return 1
+
+
 # --- the run -----------------------------------------------------------------------------
 
 @dataclass
