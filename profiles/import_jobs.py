@@ -27,8 +27,17 @@ def job_id(import_id: int) -> str:
 
 
 def enqueue_import(import_id: int) -> None:
-    django_rq.get_queue(QUEUE).enqueue(
-        run_import, import_id, job_id=job_id(import_id), job_timeout=JOB_TIMEOUT,
+    """Queue the import's job unless it is already waiting or running. The job of an earlier
+    run (failed, or finished after a cancel) is deleted first, with its registry entries."""
+    queue = django_rq.get_queue(QUEUE)
+    key = job_id(import_id)
+    status = _job_status(key, queue.connection)
+    if status in _ACTIVE:
+        return
+    if status is not None:
+        Job.fetch(key, connection=queue.connection).delete()
+    queue.enqueue(
+        run_import, import_id, job_id=key, job_timeout=JOB_TIMEOUT,
         result_ttl=86_400, failure_ttl=7 * 86_400, description=f"profile import #{import_id}",
     )
 

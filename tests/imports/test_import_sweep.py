@@ -66,3 +66,20 @@ def test_a_running_import_with_a_live_job_is_left_alone(running, sweep):
     assert sweep() == {"requeued": 0, "failed": 0}
     running.refresh_from_db()
     assert running.status == ProfileImport.Status.RUNNING
+
+
+def test_running_again_replaces_the_failed_job(queued, redis_conn,
+                                               django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_import(queued.pk)
+    job = Job.fetch(job_id(queued.pk), connection=redis_conn)
+    job.set_status("failed")
+    queue = django_rq.get_queue("imports")
+    queue.failed_job_registry.add(job, ttl=60)
+    queue.remove(job)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        enqueue_import(queued.pk)
+
+    assert queue.job_ids == [job_id(queued.pk)]
+    assert job_id(queued.pk) not in queue.failed_job_registry.get_job_ids()
