@@ -15,7 +15,7 @@ trees validated once per process and kept PLAN_TTL seconds (a change made in thi
 seen at once; in the other processes within the TTL); a request then reads the profile, one
 count of impressions for the capped offers, the facts all candidate trees need in one pass
 (events, consents, lists, engagement, each one query and only when a tree asks), and writes
-one impression.
+one impression (committed asynchronously, see _record).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -240,12 +240,27 @@ def _decide(plan: Plan, profile: Profile | None, now: datetime, record: bool,
                         else (None, {}))
     if chosen is not None:
         if record:
-            OfferImpression.objects.create(offer=chosen, profile=profile, shown_at=now)
+            _record(chosen, profile, now)
         return Decision(plan.placement, chosen, False, profile.pk), verdicts
     fallback = plan.fallback if plan.fallback and _live(plan.fallback, now) else None
     decision = Decision(plan.placement, fallback, fallback is not None,
                         profile.pk if profile else None)
     return decision, verdicts
+
+
+def _record(offer: Offer, profile: Profile, now: datetime) -> None:
+    """One impression, committed without waiting for the WAL flush (~2 ms per page view).
+
+    A crash may lose the last fraction of a second of impressions: at worst an offer is
+    shown once more than its cap. Inside a caller's transaction, that transaction decides.
+    """
+    if connection.in_atomic_block:
+        OfferImpression.objects.create(offer=offer, profile=profile, shown_at=now)
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        OfferImpression.objects.create(offer=offer, profile=profile, shown_at=now)
 
 
 NOT_ACTIVE, NOT_YET, ENDED, CAPPED, NOT_ELIGIBLE, CHOSEN, OUTRANKED, STALE = (

@@ -305,3 +305,17 @@ def test_a_fallback_belongs_to_its_placement():
         placement_save(placement=placement, key=placement.key, name="x", fallback=elsewhere)
 
     assert "fallback" in caught.value.errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_impression_outside_a_transaction_is_committed_and_the_setting_does_not_leak():
+    placement = PlacementFactory()
+    offer = OfferFactory(placement=placement)
+    profile = ProfileFactory()
+
+    _decide(placement, profile)
+
+    assert OfferImpression.objects.filter(offer=offer, profile=profile).count() == 1
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        assert cursor.fetchone()[0] == "on"
