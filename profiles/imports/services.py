@@ -247,10 +247,11 @@ def import_fail_stranded(*, import_id: int) -> int:
     profile_import = ProfileImport.objects.filter(pk=import_id, status=Status.RUNNING).first()
     if profile_import is None:
         return 0
-    _finish(profile_import, Status.FAILED,
-            "The worker running this import stopped. Rows of the chunks it committed stay "
-            "imported; run it again to finish (rows already imported are unchanged).", None)
-    return 1
+    return _finish(
+        profile_import, Status.FAILED,
+        "The worker running this import stopped. Rows of the chunks it committed stay "
+        "imported; run it again to finish (rows already imported are unchanged).", None,
+    )
 
 
 # --- the run -----------------------------------------------------------------------------
@@ -382,11 +383,14 @@ def _summary(totals: RunTotals) -> str:
 
 
 def _finish(profile_import: ProfileImport, status: str, message: str,
-            totals: RunTotals | None) -> None:
-    ProfileImport.objects.filter(pk=profile_import.pk).update(
+            totals: RunTotals | None) -> int:
+    """Running → completed, cancelled or failed, audited; 0 when it was no longer running."""
+    finished = ProfileImport.objects.filter(pk=profile_import.pk, status=Status.RUNNING).update(
         status=status, message=message, finished_at=timezone.now()
     )
     profile_import.refresh_from_db()
+    if not finished:
+        return 0
     start = (AuditLog.objects.filter(action="profile_import.start", target_type="profile_import",
                                      target_id=str(profile_import.pk)).first())
     detail = {
@@ -401,6 +405,7 @@ def _finish(profile_import: ProfileImport, status: str, message: str,
         action="profile_import.finish", target_type="profile_import",
         target_id=str(profile_import.pk), detail=detail,
     )
+    return 1
 
 
 def _audit(profile_import: ProfileImport, action: str, *, user, token, detail: dict) -> None:
