@@ -31,7 +31,13 @@ from profiles.builder.rows import (
     settle_row,
 )
 from profiles.builder.tree import CONDITIONS, input_for, registered_node, row_from_node
-from profiles.rules.schema import CONSENT_CHANNELS, PROFILE_FIELDS, RuleError, _upgrade
+from profiles.rules.schema import (
+    CONSENT_CHANNELS,
+    MAX_DEPTH,
+    PROFILE_FIELDS,
+    RuleError,
+    _upgrade,
+)
 
 _NODE_NAME = re.compile(r"^r(?:\.\d{1,3})*$")
 _WHERE_NAME = re.compile(r"^(r(?:\.\d{1,3})*)\.where\.(\d{1,2})\.(property|op|value|as)$")
@@ -60,7 +66,9 @@ class Builder:
         """Rows from posted fields (a QueryDict or a dict of lists)."""
         rows: dict[str, Row] = {}
         for name in data:
-            if name.endswith(".kind") and _NODE_NAME.match(name[:-5]):
+            # Rows deeper than a tree may nest are never drawn, so never read either.
+            if (name.endswith(".kind") and _NODE_NAME.match(name[:-5])
+                    and name.count(".") <= MAX_DEPTH):
                 path = name[:-5]
                 negate = _first(data, f"{path}.not") == "on"
                 rows[path] = Row(kind=_first(data, name), negate=negate)

@@ -281,3 +281,15 @@ def test_changing_channel_drops_a_topic_of_the_old_channel_but_keeps_an_unknown_
     }, OPTIONS)
 
     assert [row.values["topic"] for row in builder.root.children] == ["", "deleted"]
+
+
+def test_rows_posted_deeper_than_a_tree_may_nest_are_not_read():
+    data = {"r.kind": ["all"]}
+    path = "r"
+    for _ in range(MAX_DEPTH + 5):
+        path += ".0"
+        data[f"{path}.kind"] = ["all"]
+
+    builder = Builder.from_post(data, OPTIONS)
+
+    assert max(row.depth for row in builder.rows()) == MAX_DEPTH
