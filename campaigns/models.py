@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from channels.models import Channel, MessageTemplate
 from profiles.models import Segment
 
 
@@ -44,6 +45,7 @@ class Campaign(models.Model):
 
 class StepKind(models.TextChoices):
     SEND_EMAIL = "send_email", "Send email"
+    SEND_MESSAGE = "send_message", "Send a message"
 
 
 class Step(models.Model):
@@ -53,6 +55,12 @@ class Step(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveSmallIntegerField(default=1)
     kind = models.CharField(max_length=32, choices=StepKind.choices, default=StepKind.SEND_EMAIL)
+    # A send-message step names a channel template; the first email steps kept their
+    # content inline (subject, html_body, text_body) and still send as before.
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    template = models.ForeignKey(
+        MessageTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="steps"
+    )
     subject = models.CharField(max_length=500, blank=True)
     html_body = models.TextField(blank=True)
     text_body = models.TextField(blank=True, help_text="Generated from the HTML when empty.")

@@ -5,17 +5,147 @@ from profiles.models import Profile, Segment
 
 class Channel(models.TextChoices):
     EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+    PUSH = "push", "Push"
+    MAIL = "mail", "Direct mail"
+    WEBHOOK = "webhook", "Webhook"
 
 
 class DeliveryStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
+    DEFERRED = "deferred", "Deferred"  # waits for next_attempt_at (quiet hours, retry)
     SENDING = "sending", "Sending"
     SENT = "sent", "Sent"
+    EXPORTED = "exported", "Exported"  # direct mail: written to a print-house file
+    DELIVERED = "delivered", "Delivered"
+    OPENED = "opened", "Opened"
+    CLICKED = "clicked", "Clicked"
+    BOUNCED = "bounced", "Bounced"
+    COMPLAINED = "complained", "Complained"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
     FAILED = "failed", "Failed"
     SKIPPED = "skipped", "Skipped"
+    # A worker died mid-batch: the message may or may not have left. Listed for an operator,
+    # never resent blindly.
+    UNKNOWN = "unknown", "Unknown"
 
 
-FINAL_STATUSES = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
+class Reason(models.TextChoices):
+    """Why a message was not sent (or not yet): the answer to "why didn't they get it?"."""
+
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+    NO_CONSENT = "no_consent", "No consent"
+    SUPPRESSED = "suppressed", "Suppressed address"
+    QUARANTINED = "quarantined", "Quarantined address"
+    FREQUENCY_CAPPED = "frequency_capped", "Frequency cap reached"
+    QUIET_HOURS_DEFERRED = "quiet_hours_deferred", "Deferred by quiet hours"
+    MISSING_ADDRESS = "missing_address", "No address"
+    INVALID_ADDRESS = "invalid_address", "Invalid address"
+    TEMPLATE_ERROR = "template_error", "Template error"
+    PROVIDER_ERROR = "provider_error", "Provider error"
+    PROVIDER_THROTTLED = "provider_throttled", "Provider throttled"
+    CAMPAIGN_PAUSED = "campaign_paused", "Campaign paused"
+    INTERRUPTED = "interrupted", "Worker stopped mid-send"
+    PROFILE_ERASED = "profile_erased", "Profile erased"
+
+
+class MessageKind(models.TextChoices):
+    MARKETING = "marketing", "Marketing"
+    TRANSACTIONAL = "transactional", "Transactional"
+
+
+# Once in one of these, a delivery's sending is over (later statuses come from feedback).
+FINAL_STATUSES = (
+    DeliveryStatus.SENT, DeliveryStatus.EXPORTED, DeliveryStatus.DELIVERED,
+    DeliveryStatus.OPENED, DeliveryStatus.CLICKED, DeliveryStatus.BOUNCED,
+    DeliveryStatus.COMPLAINED, DeliveryStatus.UNSUBSCRIBED, DeliveryStatus.FAILED,
+    DeliveryStatus.SKIPPED, DeliveryStatus.UNKNOWN,
+)
+
+
+class SenderIdentity(models.Model):
+    """Who an email comes from: managed by admins, chosen per template."""
+
+    name = models.CharField(max_length=200)
+    from_name = models.CharField(max_length=200)
+    from_email = models.EmailField()
+    reply_to = models.EmailField(blank=True)
+    is_default = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name_plural = "sender identities"
+
+    def __str__(self) -> str:
+        return f"{self.from_name} <{self.from_email}>"
+
+
+class MessageTemplate(models.Model):
+    """A message for one channel, in Liquid. Each save makes a new TemplateRevision, and a
+    delivery points at the revision it was rendered from."""
+
+    name = models.CharField(max_length=200)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    kind = models.CharField(
+        max_length=16, choices=MessageKind.choices, default=MessageKind.MARKETING
+    )
+    topic = models.ForeignKey(
+        "profiles.Topic", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The subscription group a marketing message belongs to.",
+    )
+    sender = models.ForeignKey(
+        SenderIdentity, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The channel's fields, e.g. email: subject, preheader, html, mjml, text; sms: body;
+    # push: title, body, url, icon; mail: letter; webhook: url, payload.
+    content = models.JSONField(default=dict)
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_channel_display()})"
+
+
+class TemplateRevision(models.Model):
+    template = models.ForeignKey(
+        MessageTemplate, on_delete=models.CASCADE, related_name="revisions"
+    )
+    version = models.PositiveIntegerField()
+    content = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["template", "version"], name="revision_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.template} v{self.version}"
+
+
+class Snippet(models.Model):
+    """Shared Liquid, included with {% render 'key' %} (the only thing a template can include)."""
+
+    key = models.SlugField(max_length=64, unique=True)
+    content = models.TextField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class MailExport(models.Model):
+    """One print-house file of a direct-mail run."""
+
+    file = models.FileField(upload_to="mail-exports/%Y/%m/")
+    count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"Mail export {self.pk} ({self.count})"
 
 
 class Delivery(models.Model):
@@ -39,6 +169,26 @@ class Delivery(models.Model):
     )
     provider_message_id = models.CharField(max_length=255, blank=True)
     error = models.TextField(blank=True)
+    # Database defaults too: deliveries are also created by set-based INSERT … SELECT.
+    reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, db_default="")
+    kind = models.CharField(
+        max_length=16, choices=MessageKind.choices, default=MessageKind.MARKETING,
+        db_default=MessageKind.MARKETING,
+    )
+    is_proof = models.BooleanField(
+        default=False, db_default=False, help_text="A proof to the seed list."
+    )
+    template_revision = models.ForeignKey(
+        TemplateRevision, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    # Extra render data (transactional requests); with the revision, enough to re-render.
+    data = models.JSONField(default=dict, blank=True, db_default={})
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, unique=True)
+    attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    mail_export = models.ForeignKey(
+        MailExport, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -55,6 +205,11 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign_step", "status"], name="delivery_step_status"),
+            # Frequency caps: a profile's recent sends on a channel.
+            models.Index(fields=["profile", "channel", "sent_at"], name="delivery_profile_sent"),
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due",
+                         condition=models.Q(status="deferred")),
+            models.Index(fields=["created_at"], name="delivery_created"),
             models.Index(
                 fields=["claimed_at"],
                 name="delivery_sending_claimed",
@@ -142,3 +297,76 @@ class OfferImpression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.offer_id} to {self.profile_id}"
+
+
+class AddressKind(models.TextChoices):
+    EMAIL = "email", "Email"
+    PHONE = "phone", "Phone"
+
+
+class Suppression(models.Model):
+    """An address nothing is sent to, whichever profile holds it (re-imports included)."""
+
+    class Cause(models.TextChoices):
+        HARD_BOUNCE = "hard_bounce", "Hard bounce"
+        SOFT_BOUNCES = "soft_bounces", "Repeated soft bounces"
+        COMPLAINT = "complaint", "Complaint"
+        MANUAL = "manual", "Added by hand"
+        IMPORT = "import", "Imported"
+
+    kind = models.CharField(max_length=8, choices=AddressKind.choices)
+    address = models.CharField(max_length=320, help_text="Lower-cased email or E.164 phone.")
+    cause = models.CharField(max_length=16, choices=Cause.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "address"], name="suppression_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} ({self.get_cause_display()})"
+
+
+class AddressHealth(models.Model):
+    """Soft bounces counted per address, toward quarantine."""
+
+    kind = models.CharField(max_length=8, choices=AddressKind.choices)
+    address = models.CharField(max_length=320)
+    soft_bounces = models.PositiveIntegerField(default=0)
+    last_bounce_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "address"], name="address_health_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address}: {self.soft_bounces} soft bounces"
+
+
+class SeedList(models.Model):
+    """Where proofs go: at most 100 addresses."""
+
+    name = models.CharField(max_length=200, unique=True)
+    addresses = models.JSONField(default=list)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TrackedLink(models.Model):
+    """A link of a template revision; clicks go through its id, never through a URL."""
+
+    revision = models.ForeignKey(TemplateRevision, on_delete=models.CASCADE, related_name="links")
+    url = models.URLField(max_length=2000)
+    position = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["revision", "position"], name="link_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        return self.url
