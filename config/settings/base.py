@@ -178,3 +178,13 @@ EVENT_MAX_FUTURE_SECONDS = env.int("EVENT_MAX_FUTURE_SECONDS", default=86_400)
 INGEST_BATCH_MAX_ITEMS = env.int("INGEST_BATCH_MAX_ITEMS", default=1000)
 INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=1_048_576)
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INGEST_MAX_BODY_BYTES, 2_621_440)
+
+# --- Channels (issue #5) -----------------------------------------------------------------
+# One adapter per channel (channels/backends/); tests swap in the in-memory one.
+CHANNEL_BACKENDS = {
+    "email": env.str("EMAIL_CHANNEL_BACKEND", default="channels.backends.email.EmailBackend"),
+    "sms": env.str("SMS_BACKEND", default="channels.backends.sms.HttpSmsBackend"),
+    "push": env.str("PUSH_BACKEND", default="channels.backends.push.PushBackend"),
+    "mail": env.str("MAIL_BACKEND", default="channels.backends.mail.MailFileBackend"),
+    "webhook": env.str("WEBHOOK_BACKEND", default="channels.backends.webhook.WebhookBackend"),
+}
