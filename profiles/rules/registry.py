@@ -4,7 +4,7 @@ A type registers an object with three methods, so validation, SQL and the one-pr
 stay in agreement:
 
     validate(node) -> (problems: list[(sub_path, message)], clean: dict)
-    compile(node, now) -> Q over Profile
+    sql(node, now) -> (sql, params)   # a boolean over the profile row, «id» for its id
     facts(profile_id, nodes, now) -> object   # loaded once per profile for `match`
     match(node, facts, now) -> bool
 """
@@ -18,7 +18,7 @@ class ConditionType(Protocol):
     label: str
 
     def validate(self, node: dict) -> tuple[list[tuple[str, str]], dict]: ...
-    def compile(self, node: dict, now) -> Any: ...
+    def sql(self, node: dict, now) -> tuple[str, list]: ...
     def facts(self, profile_id: int, nodes: list[dict], now) -> Any: ...
     def match(self, node: dict, facts: Any, now) -> bool: ...
 
