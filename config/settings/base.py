@@ -188,3 +188,9 @@ CHANNEL_BACKENDS = {
     "mail": env.str("MAIL_BACKEND", default="channels.backends.mail.MailFileBackend"),
     "webhook": env.str("WEBHOOK_BACKEND", default="channels.backends.webhook.WebhookBackend"),
 }
+# --- Feedback and suppression (issue #5) -------------------------------------------------
+# Soft bounces on one address before it is quarantined (suppressed, cause soft_bounces).
+SOFT_BOUNCE_QUARANTINE = env.int("SOFT_BOUNCE_QUARANTINE", default=3)
+# Provider feedback webhooks are signed with this (HMAC-SHA256 of the raw body, hex, in the
+# X-Itinera-Signature header); empty refuses every webhook.
+FEEDBACK_WEBHOOK_SECRET = env.str("FEEDBACK_WEBHOOK_SECRET", default="")
