@@ -24,7 +24,19 @@ from faker import Faker
 
 from campaigns.models import Campaign
 from campaigns.services import campaign_save
-from profiles.models import Event, Profile, Segment
+from channels.models import Offer, Placement
+from profiles.identity import profile_identify
+from profiles.models import (
+    AttributeDefinition,
+    AttributeType,
+    Consent,
+    ConsentChange,
+    Event,
+    Profile,
+    Segment,
+    SegmentMember,
+    Topic,
+)
 from profiles.services import segment_save
 
 DEMO_PREFIX = "demo-"
@@ -155,9 +167,15 @@ def demo_load(*, profiles: int = PROFILE_COUNT, seed: int = SEED,
         if demo_exists():
             return DemoResult()
         rng = random.Random(seed)
+        _declare_attributes()
+        topics = _create_topics()
         people = _create_profiles(rng, profiles, now)
         events = _create_events(rng, people, now)
+        _create_consents(rng, people, topics, now)
+        _create_visitors_and_merges(rng, people, now)
         segments = _create_segments()
+        _create_static_list(rng, people)
+        _create_placement()
         campaign = _create_campaign()
     return DemoResult(profiles=len(people), events=events, segments=segments, campaign=campaign)
 
@@ -237,6 +255,112 @@ def _attributes(rng: random.Random, country: Country, city: str, now: datetime) 
         "newsletter": rng.random() < 0.45,
         "interests": sorted(rng.sample(INTERESTS, rng.randint(1, 3))),
     }
+
+
+# --- schema, topics, consent, merges ------------------------------------------------------
+
+ATTRIBUTE_SCHEMA = (
+    ("plan", "Plan", AttributeType.STRING, ["free", "pro", "enterprise"]),
+    ("country", "Country", AttributeType.STRING, []),
+    ("city", "City", AttributeType.STRING, []),
+    ("signup_date", "Signed up", AttributeType.DATE, []),
+    ("lifetime_value", "Lifetime value", AttributeType.NUMBER, []),
+    ("newsletter", "Newsletter", AttributeType.BOOLEAN, []),
+    ("interests", "Interests", AttributeType.LIST, []),
+)
+TOPICS = (
+    ("newsletter", "Newsletter", "The monthly gear newsletter."),
+    ("promotions", "Promotions", "Sales and limited offers."),
+)
+
+
+def _declare_attributes() -> None:
+    for key, label, kind, allowed in ATTRIBUTE_SCHEMA:
+        AttributeDefinition.objects.get_or_create(
+            key=key, defaults={"label": label, "type": kind, "allowed_values": allowed}
+        )
+
+
+def _create_topics() -> dict[str, Topic]:
+    return {
+        key: Topic.objects.get_or_create(key=key, defaults={"name": name, "description": text})[0]
+        for key, name, text in TOPICS
+    }
+
+
+def _create_consents(rng: random.Random, people: list[Profile], topics: dict[str, Topic],
+                     now: datetime) -> None:
+    """A realistic mix: most never said anything, some opted in or out, with history."""
+    rows, history = [], []
+    for profile in people:
+        choices = [("email", None, rng.choices(
+            ["opted_in", "opted_out", None], weights=[30, 6, 64])[0])]
+        choices.append(("email", topics["newsletter"],
+                        "opted_in" if profile.attributes.get("newsletter") else None))
+        choices.append(("email", topics["promotions"], rng.choice(["opted_in", "opted_out", None])))
+        if profile.phone:
+            choices.append(("sms", None, rng.choices(["opted_in", None], weights=[40, 60])[0]))
+        for channel, topic, state in choices:
+            if state is None:
+                continue
+            at = now - timedelta(days=rng.randint(1, 300))
+            rows.append(Consent(profile=profile, channel=channel, topic=topic, state=state,
+                                source="demo", updated_at=at))
+            history.append(ConsentChange(profile=profile, channel=channel, topic=topic,
+                                         state=state, previous_state="unknown", source="demo",
+                                         occurred_at=at))
+    Consent.objects.bulk_create(rows, batch_size=2000)
+    ConsentChange.objects.bulk_create(history, batch_size=2000)
+
+
+def _create_visitors_and_merges(rng: random.Random, people: list[Profile], now: datetime) -> None:
+    """Anonymous visitors who browsed, then signed in: their profiles merge into the known."""
+    for index, person in enumerate(rng.sample(people, min(5, len(people)))):
+        anonymous_id = f"{DEMO_PREFIX}visitor-{index}"
+        visitor = profile_identify(anonymous_id=anonymous_id, source="demo").profile
+        Event.objects.bulk_create([
+            Event(profile=visitor, name="page_viewed", source="demo",
+                  properties={"path": path}, occurred_at=now - timedelta(hours=rng.randint(2, 48)))
+            for path in ("/", "/tents", "/tents/alpine-2")
+        ])
+        profile_identify(anonymous_id=anonymous_id, external_id=person.external_id, source="demo")
+    Event.objects.bulk_create([
+        Event(profile=profile_identify(anonymous_id=f"{DEMO_PREFIX}browser-{i}",
+                                       source="demo").profile,
+              name="page_viewed", source="demo", properties={"path": "/"},
+              occurred_at=now - timedelta(minutes=rng.randint(5, 600)))
+        for i in range(3)  # still anonymous
+    ])
+
+
+def _create_static_list(rng: random.Random, people: list[Profile]) -> None:
+    vip, created = Segment.objects.get_or_create(
+        name="VIP guests", defaults={"kind": Segment.Kind.STATIC,
+                                     "description": "Hand-picked for the spring event."})
+    if created:
+        SegmentMember.objects.bulk_create(
+            SegmentMember(segment=vip, profile=p, source="demo")
+            for p in rng.sample(people, min(25, len(people)))
+        )
+
+
+def _create_placement() -> None:
+    placement, created = Placement.objects.get_or_create(
+        key="homepage_banner", defaults={"name": "Homepage banner"})
+    if not created:
+        return
+    Offer.objects.create(
+        placement=placement, name="Go Pro", priority=10,
+        rules={"all": [{"type": "attribute", "key": "plan", "op": "equals", "value": "free"}]},
+        content={"headline": "Go Pro: free shipping on every order", "cta": "/pro"},
+        html="<strong>Go Pro</strong>: free shipping on every order.",
+    )
+    placement.fallback = Offer.objects.create(
+        placement=placement, name="Spring collection", priority=0,
+        content={"headline": "The spring collection is here", "cta": "/spring"},
+        html="The spring collection is here.",
+    )
+    placement.save(update_fields=["fallback"])
 
 
 # --- events ------------------------------------------------------------------------------
