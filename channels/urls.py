@@ -1,10 +1,17 @@
 from django.urls import path
 
-from channels import views, views_decisions
+from channels import views, views_decisions, views_feedback
+from channels.views_inbound import sms_inbound, sms_inbound_twilio
+from channels.views_mail_exports import mail_export_download, mail_export_list
 
 urlpatterns = [
     path("deliveries/", views.delivery_index, name="delivery_list"),
     path("deliveries/<int:pk>/", views.delivery_detail, name="delivery_detail"),
+    path("suppressions/", views.suppression_index, name="suppression_list"),
+    path("suppressions/add/", views.suppression_add, name="suppression_add"),
+    path("suppressions/<int:pk>/remove/", views.suppression_remove, name="suppression_remove"),
+    path("suppressions/import/", views.suppression_import, name="suppression_import"),
+    path("hooks/feedback/<slug:provider>", views_feedback.feedback_hook, name="feedback_hook"),
     path("offers/", views_decisions.placement_list, name="placement_list"),
     path("offers/placements/new/", views_decisions.placement_create, name="placement_create"),
     path("offers/placements/<int:pk>/", views_decisions.placement_detail,
@@ -15,4 +22,8 @@ urlpatterns = [
          name="offer_create"),
     path("offers/<int:pk>/edit/", views_decisions.offer_edit, name="offer_edit"),
     path("offers/<int:pk>/delete/", views_decisions.offer_remove, name="offer_delete"),
+    path("hooks/sms/inbound", sms_inbound, name="sms_inbound"),
+    path("hooks/sms/inbound/twilio", sms_inbound_twilio, name="sms_inbound_twilio"),
+    path("mail-exports/", mail_export_list, name="mail_export_list"),
+    path("mail-exports/<int:pk>/download/", mail_export_download, name="mail_export_download"),
 ]

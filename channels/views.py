@@ -1,30 +1,47 @@
 from __future__ import annotations
 
+import io
+
+from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
+from channels.delivery_log import DeliveryFilters, delivery_log_page
 from channels.mailsink import read_captured
-from channels.models import Delivery, DeliveryStatus
-from channels.selectors import delivery_list
+from channels.models import AddressKind, Channel, Delivery, DeliveryStatus, Reason, Suppression
+from channels.suppression import (
+    SuppressionError,
+    suppress,
+    suppression_search,
+    suppressions_import,
+    unsuppress,
+)
+from profiles.fields import FieldError
 
-PAGE_SIZE = 50
+SUPPRESSION_PAGE_SIZE = 50
+IMPORT_MAX_BYTES = 10 * 1024 * 1024
 
 
 @permission_required("channels.view_delivery", raise_exception=True)
 def delivery_index(request):
-    status = request.GET.get("status", "")
-    query = request.GET.get("q", "")
-    campaign = request.GET.get("campaign", "")
-    deliveries = delivery_list(
-        status=status, query=query, campaign_id=int(campaign) if campaign.isdigit() else None
+    filters = DeliveryFilters.from_query(request.GET)
+    page = delivery_log_page(
+        filters=filters,
+        before=_int(request.GET.get("before")),
+        after=_int(request.GET.get("after")),
     )
+    keep = {k: v for k, v in request.GET.items() if k not in ("before", "after") and v}
     context = {
-        "page": Paginator(deliveries, PAGE_SIZE).get_page(request.GET.get("page")),
-        "status": status, "query": query, "campaign": campaign,
-        "statuses": DeliveryStatus.choices,
+        "page": page, "filters": filters, "params": keep, "section": "delivery",
+        "statuses": DeliveryStatus.choices, "channels": Channel.choices, "reasons": Reason.choices,
     }
     return render(request, "channels/delivery_list.html", context)
+
+
+def _int(value) -> int | None:
+    return int(value) if value and value.isdigit() else None
 
 
 @permission_required("channels.view_delivery", raise_exception=True)
@@ -34,7 +51,7 @@ def delivery_detail(request, pk: int):
     )
     captured = read_captured(delivery.provider_message_id) if delivery.provider_message_id else None
     context = {
-        "delivery": delivery,
+        "delivery": delivery, "section": "delivery",
         "events": delivery.events.all(),
         "captured": _captured_parts(captured) if captured else None,
     }
@@ -52,3 +69,56 @@ def _captured_parts(message) -> dict:
 
 
 CAPTURED_HEADERS = {"from", "to", "subject", "date", "message-id"}
+
+
+@permission_required("channels.view_suppression", raise_exception=True)
+def suppression_index(request):
+    query, kind = request.GET.get("q", ""), request.GET.get("kind", "")
+    rows = suppression_search(query=query, kind=kind if kind in AddressKind.values else "")
+    # The newest first, and no exact count over what can be a very large list.
+    page = Paginator(rows, SUPPRESSION_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {"page": page, "query": query, "kind": kind, "kinds": AddressKind.choices,
+               "section": "suppression"}
+    return render(request, "channels/suppression_list.html", context)
+
+
+@require_POST
+@permission_required("channels.add_suppression", raise_exception=True)
+def suppression_add(request):
+    kind = request.POST.get("kind", "")
+    address = request.POST.get("address", "")
+    try:
+        row, created = suppress(kind=kind, address=address, cause=Suppression.Cause.MANUAL,
+                                note=request.POST.get("note", ""))
+    except (FieldError, SuppressionError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{row.address} is suppressed." if created
+                         else f"{row.address} was already suppressed ({row.get_cause_display()}).")
+    return redirect("suppression_list")
+
+
+@require_POST
+@permission_required("channels.delete_suppression", raise_exception=True)
+def suppression_remove(request, pk: int):
+    row = get_object_or_404(Suppression, pk=pk)
+    unsuppress(kind=row.kind, address=row.address)
+    messages.success(request, f"{row.address} can be sent to again.")
+    return redirect("suppression_list")
+
+
+@permission_required("channels.add_suppression", raise_exception=True)
+def suppression_import(request):
+    context = {"section": "suppression"}
+    upload = request.FILES.get("file") if request.method == "POST" else None
+    if request.method == "POST" and upload is None:
+        context["error"] = "Choose a CSV file."
+    elif upload is not None and upload.size > IMPORT_MAX_BYTES:
+        context["error"] = "The file is larger than 10 MB."
+    elif upload is not None:
+        text = io.TextIOWrapper(upload.file, encoding="utf-8-sig", errors="replace", newline="")
+        try:
+            context["result"] = suppressions_import(stream=text, note=f"Imported {upload.name}")
+        except SuppressionError as exc:
+            context["error"] = str(exc)
+    return render(request, "channels/suppression_import.html", context)
