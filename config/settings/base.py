@@ -194,3 +194,38 @@ SOFT_BOUNCE_QUARANTINE = env.int("SOFT_BOUNCE_QUARANTINE", default=3)
 # Provider feedback webhooks are signed with this (HMAC-SHA256 of the raw body, hex, in the
 # X-Itinera-Signature header); empty refuses every webhook.
 FEEDBACK_WEBHOOK_SECRET = env.str("FEEDBACK_WEBHOOK_SECRET", default="")
+
+# --- Channel providers (issue #5: SMS, push, direct mail, webhook) --------------------------
+# Every outbound provider call goes through channels/net.py with this timeout (seconds).
+PROVIDER_TIMEOUT_SECONDS = env.float("PROVIDER_TIMEOUT_SECONDS", default=10.0)
+# SMS through a JSON HTTP provider (channels.backends.sms.HttpSmsBackend).
+SMS_PROVIDER_URL = env.str("SMS_PROVIDER_URL", default="")
+SMS_PROVIDER_TOKEN = env.str("SMS_PROVIDER_TOKEN", default="")
+SMS_SENDER = env.str("SMS_SENDER", default="Itinera")
+# Inbound SMS (STOP/START) from the JSON provider: HMAC-SHA256 key of its webhook signature.
+SMS_INBOUND_SECRET = env.str("SMS_INBOUND_SECRET", default="")
+# SMS through Twilio or a compatible API (channels.backends.sms.TwilioSmsBackend); the
+# auth token also verifies Twilio's inbound webhook signature.
+TWILIO_BASE_URL = env.str("TWILIO_BASE_URL", default="https://api.twilio.com")
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM = env.str("TWILIO_FROM", default="")
+# Web Push (VAPID): the private key (base64url raw or PEM) and the contact (mailto: or https:).
+WEBPUSH_VAPID_PRIVATE_KEY = env.str("WEBPUSH_VAPID_PRIVATE_KEY", default="")
+WEBPUSH_VAPID_SUBJECT = env.str("WEBPUSH_VAPID_SUBJECT", default="")
+WEBPUSH_TTL_SECONDS = env.int("WEBPUSH_TTL_SECONDS", default=86_400)
+# Web Push endpoints come from browsers (untrusted): non-public ones are refused unless listed.
+WEBPUSH_ALLOWED_HOSTS = env.list("WEBPUSH_ALLOWED_HOSTS", default=[])
+# FCM HTTP v1. The OAuth access token comes from the environment for now (a service-account
+# token provider is still to come); the base URL is overridable for tests.
+FCM_BASE_URL = env.str("FCM_BASE_URL", default="https://fcm.googleapis.com")
+FCM_PROJECT_ID = env.str("FCM_PROJECT_ID", default="")
+FCM_ACCESS_TOKEN = env.str("FCM_ACCESS_TOKEN", default="")
+# Outgoing webhooks: the HMAC key of X-Itinera-Signature, and the hosts allowed even though
+# they resolve to private/loopback addresses (tests, on-premise receivers).
+WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default="")
+WEBHOOK_ALLOWED_HOSTS = env.list("WEBHOOK_ALLOWED_HOSTS", default=[])
+WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+WEBHOOK_MAX_REDIRECTS = env.int("WEBHOOK_MAX_REDIRECTS", default=3)
+# Direct-mail files for the print house, under MEDIA_ROOT (downloaded through a view only).
+MAIL_EXPORT_DIR = "mail-exports"
