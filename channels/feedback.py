@@ -46,7 +46,8 @@ EVENT_TYPES = {
     "failed": DeliveryStatus.FAILED,
 }
 BOUNCE_TYPES = ("hard", "soft")
-OUR_MESSAGE_ID = re.compile(r"^<?delivery-(\d+)@[^>]+>?$")
+# Ours: the email Message-ID `<delivery-N@domain>`, or `itinera-delivery-N` on other channels.
+OUR_MESSAGE_ID = re.compile(r"^(?:<?delivery-(\d+)@[^>]+>?|itinera-delivery-(\d+))$")
 
 # How far along a delivery is; feedback moves it only to a higher rank. A bounce or a failure
 # answers the same question as "delivered" (did it arrive?); an open, a click or a complaint
@@ -152,7 +153,7 @@ def delivery_for_message_id(message_id: str) -> int | None:
     """Our own Message-ID names the delivery; anything else is the provider's id."""
     match = OUR_MESSAGE_ID.match(message_id)
     if match:
-        return int(match.group(1))
+        return int(match.group(1) or match.group(2))
     return (
         Delivery.objects.filter(provider_message_id=message_id)
         .values_list("id", flat=True).first()

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from channels.models import AddressHealth, DeliveryEvent, DeliveryStatus, Suppression
-from channels.services import delivery_message_id
 from profiles.consent import consent_state
 from tests.factories import DeliveryFactory
 
@@ -28,6 +27,10 @@ def post(client, events, *, secret=SECRET, provider="ses"):
         f"/hooks/feedback/{provider}", body, content_type="application/json",
         headers={"X-Itinera-Signature": signature},
     )
+
+
+def delivery_message_id(delivery_id):
+    return f"<delivery-{delivery_id}@itinera.example>"
 
 
 def event(delivery, type_, *, timestamp=T1, **extra):
@@ -165,3 +168,13 @@ def test_an_unknown_message_id_is_counted_not_an_error(client, db):
 
     assert response.status_code == 200
     assert response.json()["unknown"] == 1
+
+
+def test_the_id_of_a_message_on_another_channel_finds_its_delivery(client, db):
+    sms = DeliveryFactory(channel="sms", address="+33612345678", status=DeliveryStatus.SENT)
+
+    post(client, [{"message_id": f"itinera-delivery-{sms.id}", "type": "bounced",
+                   "bounce_type": "hard", "timestamp": 1_790_000_000}])
+
+    assert Suppression.objects.get().address == "+33612345678"
+    assert Suppression.objects.get().kind == "phone"
