@@ -12,6 +12,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from profiles.attribute_indexes import attribute_indexes_request_sync
 from profiles.attributes import AttributeSpec, coerce_value
 from profiles.models import AttributeDefinition, AttributeType, Topic
 
@@ -67,11 +68,14 @@ def attribute_definition_save(
     _full_clean(target)
     with transaction.atomic():
         target.save()
+        attribute_indexes_request_sync()  # a changed type needs its index rebuilt
     return target
 
 
 def attribute_definition_delete(*, definition: AttributeDefinition) -> None:
-    definition.delete()
+    with transaction.atomic():
+        definition.delete()
+        attribute_indexes_request_sync()
 
 
 def topic_save(

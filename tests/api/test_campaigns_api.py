@@ -33,9 +33,11 @@ def test_campaign_detail_returns_its_delivery_counts(reader, sent_campaign):
     response = reader.get(f"{CAMPAIGNS}{sent_campaign.pk}/")
 
     assert response.status_code == 200
-    assert response.json()["delivery_counts"] == {
-        "queued": 1, "sending": 0, "sent": 2, "failed": 1, "skipped": 0, "total": 4,
+    counts = response.json()["delivery_counts"]
+    assert {k: counts[k] for k in ("queued", "sent", "failed", "total")} == {
+        "queued": 1, "sent": 2, "failed": 1, "total": 4,
     }
+    assert sum(n for status, n in counts.items() if status != "total") == 4
 
 
 @pytest.mark.django_db
