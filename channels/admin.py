@@ -7,7 +7,18 @@ from django import forms
 from django.contrib import admin
 
 from channels.decisions import forget_plans, offer_delete, placement_delete
-from channels.models import Delivery, DeliveryEvent, Offer, OfferImpression, Placement
+from channels.models import (
+    AddressHealth,
+    Delivery,
+    DeliveryEvent,
+    MessageTemplate,
+    Offer,
+    OfferImpression,
+    Placement,
+    SeedList,
+    SenderIdentity,
+    Suppression,
+)
 from profiles.audiences import validate_audience_rules
 from profiles.rules import RuleError
 
@@ -136,3 +147,53 @@ class OfferImpressionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     raw_id_fields = ["offer", "profile"]
     show_full_result_count = False
     ordering = ["-id"]
+
+
+@admin.register(Suppression)
+class SuppressionAdmin(admin.ModelAdmin):
+    """Adds and removals here skip address normalization: the suppression page and import
+    normalize; admins fixing a row by hand see exactly what is stored."""
+
+    list_display = ["address", "kind", "cause", "created_at"]
+    list_filter = ["kind", "cause"]
+    search_fields = ["address"]
+    readonly_fields = ["created_at"]
+    show_full_result_count = False
+    ordering = ["-created_at"]
+
+
+@admin.register(AddressHealth)
+class AddressHealthAdmin(admin.ModelAdmin):
+    list_display = ["address", "kind", "soft_bounces", "last_bounce_at"]
+    list_filter = ["kind"]
+    search_fields = ["address"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False  # counted from provider feedback only
+
+
+@admin.register(SeedList)
+class SeedListAdmin(admin.ModelAdmin):
+    list_display = ["name"]
+    search_fields = ["name"]
+
+
+@admin.register(SenderIdentity)
+class SenderIdentityAdmin(admin.ModelAdmin):
+    list_display = ["name", "from_name", "from_email", "reply_to", "is_default"]
+    search_fields = ["name", "from_email"]
+
+
+@admin.register(MessageTemplate)
+class MessageTemplateAdmin(admin.ModelAdmin):
+    """Read-mostly: templates are edited in the marketer UI, which validates the Liquid and
+    makes a revision per save."""
+
+    list_display = ["name", "channel", "kind", "topic", "version", "updated_at"]
+    list_filter = ["channel", "kind"]
+    search_fields = ["name"]
+    readonly_fields = ["channel", "content", "version", "created_at", "updated_at"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False

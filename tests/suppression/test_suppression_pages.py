@@ -67,3 +67,14 @@ def test_a_marketer_without_the_permission_cannot_add(marketer_client):
 
     assert response.status_code == 403
     assert not Suppression.objects.exists()
+
+
+@pytest.mark.parametrize("model", ["suppression", "addresshealth", "seedlist", "senderidentity",
+                                   "messagetemplate"])
+def test_the_admin_lists_the_channel_settings(client, admin_user_, model):
+    suppress(kind="email", address="ann@example.com", cause="manual")
+    client.force_login(admin_user_)
+
+    response = client.get(f"/admin/channels/{model}/")
+
+    assert response.status_code == 200
