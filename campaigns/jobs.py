@@ -12,8 +12,9 @@ from rq.job import Job, JobStatus
 
 from campaigns import services
 from campaigns.models import Campaign, CampaignStatus, Step
+from channels.jobs import nudge_queued_outside_campaigns
 from channels.models import DeliveryStatus
-from channels.services import deliveries_fail_interrupted
+from channels.services import deliveries_fail_interrupted, deliveries_release_due
 
 _ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
 
@@ -36,6 +37,10 @@ def sweep() -> dict[str, int]:
     for campaign_id in due:
         services.campaign_launch(campaign_id=campaign_id, now=now)
     interrupted = deliveries_fail_interrupted()
+    # Deferred deliveries now due (quiet hours over, a retry's backoff passed) are queued
+    # again, and the steps below nudged for them.
+    released = deliveries_release_due(now=now)
+    nudge_queued_outside_campaigns()
     steps = list(
         Step.objects.filter(
             campaign__status=CampaignStatus.RUNNING, deliveries__status=DeliveryStatus.QUEUED
@@ -48,8 +53,8 @@ def sweep() -> dict[str, int]:
         "id", flat=True
     ):
         completed += services.campaign_complete_if_done(campaign_id=campaign_id)
-    return {"launched": len(due), "interrupted": interrupted, "nudged": len(steps),
-            "completed": completed}
+    return {"launched": len(due), "interrupted": interrupted, "released": released,
+            "nudged": len(steps), "completed": completed}
 
 
 def enqueue_launch(campaign_id: int, at: datetime) -> None:

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import html
-import re
-
-from django.utils.html import strip_tags
+from django.conf import settings
 
 from channels.backends.base import EmailContent
+from channels.rendering import DeliveryRenderer, html_to_text
 from channels.templating import check_template, compile_template, profile_context
 
-_BLANK_LINES = re.compile(r"\n\s*\n+")
-_SPACES = re.compile(r"[ \t]+")
+__all__ = ["StepRenderer", "html_to_text", "step_content_errors", "step_renderer"]
 
 
 def step_content_errors(*, subject: str, html_body: str, text_body: str) -> dict[str, str]:
@@ -36,6 +33,9 @@ def step_content_errors(*, subject: str, html_body: str, text_body: str) -> dict
 
 
 class StepRenderer:
+    """An inline (pre-template) email step, compiled once: `render(profile)` for previews,
+    `renderer(delivery)` as the sending pipeline's content function."""
+
     def __init__(self, step):
         self._campaign = {"id": step.campaign_id, "name": step.campaign.name}
         self._subject = compile_template(step.subject)
@@ -49,12 +49,15 @@ class StepRenderer:
         subject = " ".join(self._subject.render(context).split())
         return EmailContent(subject=subject, html=body, text=text)
 
+    def __call__(self, delivery) -> dict:
+        content = self.render(delivery.profile)
+        return {"subject": content.subject, "html": content.html, "text": content.text,
+                "from_email": settings.DEFAULT_FROM_EMAIL}
 
-def html_to_text(body: str) -> str:
-    """A readable plain-text alternative for clients that do not show HTML."""
-    body = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</h[1-6]>|</li>|</tr>", "\n", body)
-    body = re.sub(r'(?is)<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', r"\2 (\1)", body)
-    body = re.sub(r"(?is)<(style|script)[^>]*>.*?</\1>", "", body)
-    text = html.unescape(strip_tags(body))
-    text = _SPACES.sub(" ", text)
-    return _BLANK_LINES.sub("\n\n", "\n".join(line.strip() for line in text.splitlines())).strip()
+
+def step_renderer(step):
+    """The content function for a step's deliveries: its template's revisions (each
+    delivery names the one it was created with), or its inline email."""
+    if step.template_id:
+        return DeliveryRenderer(campaign={"id": step.campaign_id, "name": step.campaign.name})
+    return StepRenderer(step)

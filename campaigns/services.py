@@ -14,10 +14,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, Step, StepKind
-from campaigns.rendering import StepRenderer, step_content_errors
+from campaigns.rendering import StepRenderer, step_content_errors, step_renderer
 from channels.backends.base import EmailContent
 from channels.models import DeliveryStatus
-from channels.services import deliveries_claim, deliveries_create_for_audience, email_send_batch
+from channels.rendering import template_revision_current
+from channels.services import deliveries_claim, deliveries_create_for_audience, send_claimed
 from profiles.selectors import segment_members
 
 
@@ -86,7 +87,7 @@ def _launch_problems(campaign: Campaign) -> dict[str, str]:
     step = campaign.steps.filter(position=1).first()
     if step is None:
         problems["__all__"] = "The campaign has no email to send."
-    else:
+    elif step.template_id is None:  # a template was checked when it was saved
         problems.update(step_content_errors(
             subject=step.subject, html_body=step.html_body, text_body=step.text_body
         ))
@@ -119,9 +120,15 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> int:
         )
         if campaign is None:
             return 0  # not due, already launched, unscheduled, or being launched right now
-        step = campaign.steps.get(position=1)
+        step = campaign.steps.select_related("template").get(position=1)
+        # Deliveries name the template revision current at launch: an edit while the
+        # campaign runs does not change what its remaining deliveries say.
+        revision = template_revision_current(template=step.template) if step.template else None
         created = deliveries_create_for_audience(
-            campaign_step_id=step.pk, members=segment_members(segment=campaign.segment)
+            campaign_step_id=step.pk, members=segment_members(segment=campaign.segment),
+            channel=step.template.channel if step.template else step.channel,
+            template_revision_id=revision.pk if revision else None,
+            fixed_address=(step.template.content.get("url", "") if step.template else ""),
         )
         campaign.status, campaign.launched_at = CampaignStatus.RUNNING, now
         campaign.save(update_fields=["status", "launched_at", "updated_at"])
@@ -136,22 +143,24 @@ def step_send(*, step_id: int, batch_size: int | None = None) -> int:
     step = Step.objects.select_related("campaign").get(pk=step_id)
     if step.campaign.status != CampaignStatus.RUNNING:
         return 0
-    renderer = StepRenderer(step)
+    renderer = step_renderer(step)  # templates compiled once for every batch of this job
     attempted = 0
     while batch := deliveries_claim(
         campaign_step_id=step_id, limit=batch_size or settings.SEND_BATCH_SIZE
     ):
-        email_send_batch(deliveries=batch, render=lambda d: renderer.render(d.profile))
+        send_claimed(deliveries=batch, renderer=renderer)
         attempted += len(batch)
     campaign_complete_if_done(campaign_id=step.campaign_id)
     return attempted
 
 
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
-    """Running → completed once no delivery of the campaign is queued or being sent."""
+    """Running → completed once no delivery of the campaign is queued, deferred (quiet
+    hours, a retry) or being sent."""
     pending = Step.objects.filter(
         campaign_id=campaign_id,
-        deliveries__status__in=[DeliveryStatus.QUEUED, DeliveryStatus.SENDING],
+        deliveries__status__in=[DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED,
+                                DeliveryStatus.SENDING],
     ).exists()
     if pending:
         return False

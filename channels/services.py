@@ -1,191 +1,145 @@
-"""The delivery pipeline: claim queued deliveries, send them, record every outcome.
+"""Delivery writes: claim queued deliveries, materialize a campaign step's audience, and the
+email-only entry point kept for its callers. Sending itself is channels.sending (policy,
+render, backend, set-based recording), re-exported here under its historical names.
 
-Every status change writes the Delivery row and its DeliveryEvent in one transaction, so a
-delivery is never half-recorded. Claims are conditional updates under SKIP LOCKED, so two
-workers never send the same delivery.
+Claims are conditional updates under SKIP LOCKED, so two workers never send the same delivery.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import timedelta
-from email.utils import parseaddr
 
 from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
-from channels.backends.base import DeliveryError, EmailContent, OutboundEmail
-from channels.backends.email import EmailSender
-from channels.models import Delivery, DeliveryEvent, DeliveryStatus
+from channels.backends.base import EmailContent
+from channels.models import Channel, Delivery, DeliveryStatus, Reason
+from channels.sending import (  # noqa: F401 — the public names other code imports from here
+    INTERRUPTED,
+    Outcome,
+    deliveries_fail_interrupted,
+    deliveries_record,
+    deliveries_release_due,
+    delivery_message_id,
+    send_claimed,
+)
 from profiles.models import Profile
 
-log = logging.getLogger(__name__)
-
 NO_EMAIL = "The profile has no email address."
-INTERRUPTED = (
-    "The worker stopped while sending this batch; the message may or may not have left, "
-    "so it is not resent automatically (that could send it twice)."
-)
+NO_ADDRESS = "The profile has no address on this channel."
 
 
-@dataclass(frozen=True)
-class Outcome:
-    delivery_id: int
-    status: str
-    provider_message_id: str = ""
-    error: str = ""
+def deliveries_claim(
+    *, limit: int, campaign_step_id: int | None = None, ids: Sequence[int] | None = None,
+    channel: str | None = None,
+) -> list[Delivery]:
+    """Move up to `limit` queued deliveries to `sending` and return them (profile loaded).
 
-
-def deliveries_claim(*, campaign_step_id: int, limit: int) -> list[Delivery]:
-    """Move up to `limit` queued deliveries of a step to `sending` and return them."""
+    With `campaign_step_id`, that step's; otherwise deliveries outside campaigns
+    (transactional, proofs), optionally only `ids` and only one `channel`.
+    """
     now = timezone.now()
+    queued = Delivery.objects.select_for_update(skip_locked=True).filter(
+        status=DeliveryStatus.QUEUED
+    )
+    if campaign_step_id is not None:
+        queued = queued.filter(campaign_step_id=campaign_step_id)
+    else:
+        queued = queued.filter(campaign_step__isnull=True)
+    if ids is not None:
+        queued = queued.filter(id__in=list(ids))
+    if channel is not None:
+        queued = queued.filter(channel=channel)
     with transaction.atomic():
-        ids = list(
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(campaign_step_id=campaign_step_id, status=DeliveryStatus.QUEUED)
-            .order_by("id")
-            .values_list("id", flat=True)[:limit]
-        )
-        if not ids:
+        claimed = list(queued.order_by("id").values_list("id", flat=True)[:limit])
+        if not claimed:
             return []
-        Delivery.objects.filter(id__in=ids).update(
+        Delivery.objects.filter(id__in=claimed).update(
             status=DeliveryStatus.SENDING, claimed_at=now, updated_at=now
         )
-    return list(Delivery.objects.filter(id__in=ids).select_related("profile").order_by("id"))
+    return list(Delivery.objects.filter(id__in=claimed).select_related("profile").order_by("id"))
 
 
 def email_send_batch(
     *, deliveries: Sequence[Delivery], render: Callable[[Delivery], EmailContent]
 ) -> list[Outcome]:
-    """Send claimed email deliveries over one connection and record each outcome."""
-    outcomes: list[Outcome] = []
-    try:
-        with EmailSender() as sender:
-            for delivery in deliveries:
-                outcomes.append(_send_one(sender, delivery, render))
-    except DeliveryError as exc:
-        # The server was unreachable: everything not yet attempted fails with the reason.
-        done = {o.delivery_id for o in outcomes}
-        outcomes += [
-            Outcome(d.id, DeliveryStatus.FAILED, error=str(exc))
-            for d in deliveries
-            if d.id not in done
-        ]
-    finally:
-        deliveries_record(outcomes)
-    return outcomes
+    """Send claimed email deliveries through the generic pipeline (policy included)."""
 
-
-def _send_one(sender: EmailSender, delivery: Delivery, render) -> Outcome:
-    try:
+    def renderer(delivery: Delivery) -> dict:
         content = render(delivery)
-    except Exception as exc:  # A template that fails for this profile fails only this message.
-        log.warning("render failed for delivery %s: %s", delivery.id, exc)
-        return Outcome(delivery.id, DeliveryStatus.FAILED, error=f"Template error: {exc}")
-    email = OutboundEmail(
-        delivery_id=delivery.id,
-        to=delivery.address,
-        content=content,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        message_id=delivery_message_id(delivery.id),
-    )
-    try:
-        return Outcome(delivery.id, DeliveryStatus.SENT, provider_message_id=sender.send(email))
-    except DeliveryError as exc:
-        return Outcome(delivery.id, DeliveryStatus.FAILED, error=str(exc))
+        return {"subject": content.subject, "html": content.html, "text": content.text,
+                "headers": dict(content.headers), "from_email": settings.DEFAULT_FROM_EMAIL}
 
-
-def delivery_message_id(delivery_id: int) -> str:
-    """A stable Message-ID: a resend of the same delivery is recognisable downstream."""
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "itinera.local"
-    return f"<delivery-{delivery_id}@{domain}>"
-
-
-def deliveries_record(outcomes: Sequence[Outcome]) -> None:
-    """Apply outcomes to deliveries still in `sending`, with one log row each."""
-    if not outcomes:
-        return
-    now = timezone.now()
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            """
-            UPDATE channels_delivery AS d
-               SET status = o.status, provider_message_id = o.message_id, error = o.error,
-                   sent_at = CASE WHEN o.status = 'sent' THEN %s ELSE d.sent_at END,
-                   updated_at = %s
-              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
-                   AS o(id, status, message_id, error)
-             WHERE d.id = o.id AND d.status = 'sending'
-         RETURNING d.id
-            """,
-            [
-                now,
-                now,
-                [o.delivery_id for o in outcomes],
-                [o.status for o in outcomes],
-                [o.provider_message_id for o in outcomes],
-                [o.error for o in outcomes],
-            ],
-        )
-        applied = {row[0] for row in cursor.fetchall()}
-        DeliveryEvent.objects.bulk_create(
-            DeliveryEvent(
-                delivery_id=o.delivery_id, status=o.status, occurred_at=now, detail=o.error
-            )
-            for o in outcomes
-            if o.delivery_id in applied
-        )
-
-
-def deliveries_fail_interrupted(*, older_than: timedelta | None = None) -> int:
-    """Close deliveries stuck in `sending` by a worker that died; return how many."""
-    lease = older_than or timedelta(seconds=settings.SEND_LEASE_SECONDS)
-    stale = Delivery.objects.filter(
-        status=DeliveryStatus.SENDING, claimed_at__lt=timezone.now() - lease
-    ).values_list("id", flat=True)[:10_000]
-    outcomes = [Outcome(pk, DeliveryStatus.FAILED, error=INTERRUPTED) for pk in stale]
-    deliveries_record(outcomes)
-    return len(outcomes)
+    return send_claimed(deliveries=deliveries, renderer=renderer)
 
 
 def deliveries_create_for_audience(
-    *, campaign_step_id: int, members, chunk_size: int | None = None
+    *, campaign_step_id: int, members, chunk_size: int | None = None,
+    channel: str = Channel.EMAIL, template_revision_id: int | None = None,
+    fixed_address: str = "",
 ) -> int:
-    """Materialize one email delivery per member, set-based, with its first log row.
+    """Materialize one delivery per member, set-based, with its first log row.
 
     `members` is a Profile queryset (e.g. a compiled segment); it runs inside PostgreSQL as
     INSERT … SELECT in profile-id ranges, so memory stays flat however large the audience.
-    Profiles without an email are recorded as skipped. Re-running is a no-op (unique step +
-    profile). Returns the number of deliveries created.
+    The address is the channel's (email, phone, the newest push token, the postal name;
+    `fixed_address` for a webhook's URL). Members without one are recorded as skipped
+    (missing_address). Re-running is a no-op (unique step + profile). Returns the number of
+    deliveries created.
     """
     chunk = chunk_size or settings.LAUNCH_CHUNK_SIZE
     bounds = Profile.objects.aggregate(lo=models.Min("id"), hi=models.Max("id"))
     if bounds["lo"] is None:
         return 0
+    address = _address_expression(channel, fixed_address)
     created = 0
     for start in range(bounds["lo"], bounds["hi"] + 1, chunk):
-        window = members.filter(id__gte=start, id__lt=start + chunk).values_list("id", "email")
-        created += _insert_deliveries(campaign_step_id, window)
+        window = (
+            members.filter(id__gte=start, id__lt=start + chunk)
+            .annotate(delivery_address=address).values_list("id", "delivery_address")
+        )
+        created += _insert_deliveries(campaign_step_id, window, channel, template_revision_id)
     return created
 
 
-def _insert_deliveries(campaign_step_id: int, window) -> int:
+def _address_expression(channel: str, fixed_address: str):
+    from django.db.models import CharField, F, OuterRef, Subquery, Value
+    from django.db.models.functions import Coalesce, Concat, Trim
+
+    from profiles.models import PushSubscription
+
+    if channel == Channel.EMAIL:
+        return F("email")
+    if channel == Channel.SMS:
+        return F("phone")
+    if channel == Channel.PUSH:
+        newest = PushSubscription.objects.filter(profile=OuterRef("pk")).order_by("-id")
+        return Coalesce(Subquery(newest.values("token")[:1]), Value(""),
+                        output_field=CharField())
+    if channel == Channel.MAIL:
+        return Trim(Concat("first_name", Value(" "), "last_name", output_field=CharField()))
+    return Value(fixed_address, output_field=CharField())
+
+
+def _insert_deliveries(campaign_step_id: int, window, channel: str,
+                       template_revision_id: int | None) -> int:
     select_sql, select_params = window.query.sql_with_params()
     now = timezone.now()
+    missing = NO_EMAIL if channel == Channel.EMAIL else NO_ADDRESS
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            WITH member(id, email) AS ({select_sql}),
+            WITH member(id, address) AS ({select_sql}),
             inserted AS (
                 INSERT INTO channels_delivery
-                       (profile_id, campaign_step_id, channel, address, status,
-                        provider_message_id, error, created_at, updated_at)
-                SELECT id, %s, 'email', email,
-                       CASE WHEN email = '' THEN 'skipped' ELSE 'queued' END,
-                       '', CASE WHEN email = '' THEN %s ELSE '' END, %s, %s
+                       (profile_id, campaign_step_id, channel, address, status, reason,
+                        template_revision_id, provider_message_id, error, created_at,
+                        updated_at)
+                SELECT id, %s, %s, address,
+                       CASE WHEN address = '' THEN 'skipped' ELSE 'queued' END,
+                       CASE WHEN address = '' THEN %s ELSE '' END, %s,
+                       '', CASE WHEN address = '' THEN %s ELSE '' END, %s, %s
                   FROM member
                 ON CONFLICT (campaign_step_id, profile_id) DO NOTHING
                 RETURNING id, status, error
@@ -193,6 +147,7 @@ def _insert_deliveries(campaign_step_id: int, window) -> int:
             INSERT INTO channels_deliveryevent (delivery_id, status, occurred_at, detail)
             SELECT id, status, %s, error FROM inserted
             """,  # noqa: S608 — the only interpolated text is SQL Django compiled, values are bound
-            [*select_params, campaign_step_id, NO_EMAIL, now, now, now],
+            [*select_params, campaign_step_id, channel, Reason.MISSING_ADDRESS.value,
+             template_revision_id, missing, now, now, now],
         )
         return cursor.rowcount

@@ -229,3 +229,25 @@ WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=10.0)
 WEBHOOK_MAX_REDIRECTS = env.int("WEBHOOK_MAX_REDIRECTS", default=3)
 # Direct-mail files for the print house, under MEDIA_ROOT (downloaded through a view only).
 MAIL_EXPORT_DIR = "mail-exports"
+# --- Sending pipeline and delivery policy (issue #5) --------------------------------------
+# A retryable provider failure is tried again after SEND_RETRY_BASE_SECONDS × 2^(attempt-1),
+# up to SEND_MAX_ATTEMPTS attempts in all; then the delivery fails (provider_error).
+SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)
+SEND_RETRY_BASE_SECONDS = env.int("SEND_RETRY_BASE_SECONDS", default=60)
+# Per channel, at most N marketing messages sent over the last D days (counted in the
+# profile's time zone): "email:3/7,sms:2/7"; an empty value turns caps off.
+FREQUENCY_CAPS = {
+    channel: (int(count), int(days))
+    for channel, _, cap in (
+        item.strip().partition(":")
+        for item in env.str("FREQUENCY_CAPS", default="email:3/7").split(",") if item.strip()
+    )
+    for count, _, days in [cap.partition("/")]
+}
+# Local hours (the profile's time zone) when marketing SMS and push wait for the morning.
+QUIET_HOURS = {
+    "sms": (env.str("QUIET_HOURS_SMS_START", default="21:00"),
+            env.str("QUIET_HOURS_SMS_END", default="08:00")),
+    "push": (env.str("QUIET_HOURS_PUSH_START", default="22:00"),
+             env.str("QUIET_HOURS_PUSH_END", default="08:00")),
+}

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from channels.backends.base import EmailContent
-from channels.models import Delivery, DeliveryEvent, DeliveryStatus
+from channels.models import Delivery, DeliveryEvent, DeliveryStatus, Reason
 from channels.services import (
     INTERRUPTED,
     NO_EMAIL,
@@ -200,6 +200,7 @@ def test_a_refused_recipient_fails_with_the_smtp_reply_and_the_others_are_sent(s
 
     refused.refresh_from_db()
     assert refused.status == DeliveryStatus.FAILED
+    assert refused.reason == Reason.PROVIDER_ERROR
     assert refused.error.startswith("SMTP 550: ")
     assert "Recipient address rejected" in refused.error
     assert events_of(refused) == [DeliveryStatus.FAILED]
@@ -227,11 +228,12 @@ def test_a_template_that_fails_for_one_profile_fails_only_that_delivery(smtp, st
     bad.refresh_from_db()
     assert good.status == DeliveryStatus.SENT
     assert bad.status == DeliveryStatus.FAILED
+    assert bad.reason == Reason.TEMPLATE_ERROR
     assert bad.error == "Template error: loop iteration limit reached"
     assert [m.rcpt_tos for m in smtp.messages] == [(good.address,)]
 
 
-def test_an_unreachable_server_fails_every_claimed_delivery_with_the_reason(settings, step):
+def test_an_unreachable_server_defers_every_claimed_delivery_with_the_reason(settings, step):
     _point_django_at(settings, closed_port())
     deliveries = queued(step, 3)
 
@@ -243,16 +245,20 @@ def test_an_unreachable_server_fails_every_claimed_delivery_with_the_reason(sett
     assert not Delivery.objects.filter(status=DeliveryStatus.SENDING).exists()
     for delivery in deliveries:
         delivery.refresh_from_db()
-        assert delivery.status == DeliveryStatus.FAILED
+        # Retryable: tried again after the backoff (tests/sending covers the last attempt).
+        assert delivery.status == DeliveryStatus.DEFERRED
+        assert delivery.reason == Reason.PROVIDER_ERROR
+        assert delivery.next_attempt_at is not None
+        assert delivery.attempts == 1
         assert "mail server" in delivery.error
         assert "refused" in delivery.error.lower()
-        assert events_of(delivery) == [DeliveryStatus.FAILED]
+        assert events_of(delivery) == [DeliveryStatus.DEFERRED]
 
 
 # --- interrupted sends --------------------------------------------------------------------
 
 
-def test_stale_sending_deliveries_are_failed_once(settings, step):
+def test_stale_sending_deliveries_become_unknown_once(settings, step):
     settings.SEND_LEASE_SECONDS = 600
     stale = DeliveryFactory(campaign_step=step, status=DeliveryStatus.SENDING,
                             claimed_at=timezone.now() - timedelta(minutes=11))
@@ -265,9 +271,10 @@ def test_stale_sending_deliveries_are_failed_once(settings, step):
     assert (first, second) == (1, 0)
     stale.refresh_from_db()
     fresh.refresh_from_db()
-    assert stale.status == DeliveryStatus.FAILED
+    assert stale.status == DeliveryStatus.UNKNOWN
+    assert stale.reason == Reason.INTERRUPTED
     assert stale.error == INTERRUPTED
-    assert events_of(stale) == [DeliveryStatus.FAILED]
+    assert events_of(stale) == [DeliveryStatus.UNKNOWN]
     assert fresh.status == DeliveryStatus.SENDING
     assert events_of(fresh) == []
 
@@ -316,6 +323,7 @@ def test_members_without_email_are_recorded_as_skipped(step):
 
     skipped = Delivery.objects.get(profile=nomail)
     assert skipped.status == DeliveryStatus.SKIPPED
+    assert skipped.reason == Reason.MISSING_ADDRESS
     assert skipped.error == NO_EMAIL
     assert events_of(skipped) == [DeliveryStatus.SKIPPED]
     assert Delivery.objects.filter(status=DeliveryStatus.QUEUED).count() == 2

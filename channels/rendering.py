@@ -1,0 +1,114 @@
+"""Rendering a delivery's content from its template revision (or a transactional request's
+inline content), for any channel. Each revision is compiled once per renderer, i.e. once per
+batch or job, and rendered per delivery.
+
+The context is curated (channels.templating): `profile` (fields and attributes), `campaign`
+(id, name) and `data` (a transactional request's extra data).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+from django.conf import settings
+from django.utils.html import strip_tags
+
+from channels.models import Channel, Delivery, MessageTemplate, TemplateRevision
+from channels.templating import CompiledTemplate, compile_template, profile_context
+
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+_SPACES = re.compile(r"[ \t]+")
+
+
+def template_revision_current(*, template: MessageTemplate) -> TemplateRevision:
+    """The revision of the template's current version, created the first time it is used."""
+    revision, _ = TemplateRevision.objects.get_or_create(
+        template=template, version=template.version, defaults={"content": template.content}
+    )
+    return revision
+
+
+class CompiledContent:
+    """One content dict (channel fields → Liquid source) compiled once."""
+
+    def __init__(self, channel: str, content: dict[str, Any], *, sender=None):
+        self.channel = channel
+        self._sender = sender
+        self._fields: dict[str, CompiledTemplate] = {}
+        self._static: dict[str, Any] = {}
+        for field, value in content.items():
+            if field == "mjml":
+                continue  # the html field holds what MJML compiled to
+            if isinstance(value, str):
+                is_html = channel == Channel.EMAIL and field == "html"
+                self._fields[field] = compile_template(value, html=is_html)
+            else:
+                self._static[field] = value
+
+    def render(self, context: dict[str, Any]) -> dict[str, Any]:
+        out = dict(self._static)
+        out.update((field, t.render(context)) for field, t in self._fields.items())
+        if self.channel == Channel.EMAIL:
+            out["subject"] = " ".join(out.get("subject", "").split())
+            if not out.get("text", "").strip():
+                out["text"] = html_to_text(out.get("html", ""))
+            if self._sender is not None:
+                out["from_email"] = f"{self._sender.from_name} <{self._sender.from_email}>"
+                if self._sender.reply_to:
+                    out["reply_to"] = self._sender.reply_to
+            else:
+                out.setdefault("from_email", settings.DEFAULT_FROM_EMAIL)
+        return out
+
+
+class DeliveryRenderer:
+    """`renderer(delivery) -> content`: from the delivery's template revision, or from the
+    inline content a transactional request stored in `delivery.data["content"]`."""
+
+    def __init__(self, *, campaign: dict[str, Any] | None = None):
+        self._campaign = campaign or {}
+        self._revisions: dict[int, CompiledContent] = {}
+
+    def __call__(self, delivery: Delivery) -> dict[str, Any]:
+        data = delivery.data or {}
+        if delivery.template_revision_id:
+            compiled = self._revision(delivery.template_revision_id)
+        elif data.get("content"):
+            compiled = CompiledContent(delivery.channel, data["content"])
+        else:
+            raise ValueError("The delivery has neither a template nor content.")
+        return compiled.render(delivery_context(delivery, campaign=self._campaign))
+
+    def _revision(self, revision_id: int) -> CompiledContent:
+        if revision_id not in self._revisions:
+            revision = TemplateRevision.objects.select_related("template__sender").get(
+                pk=revision_id
+            )
+            template = revision.template
+            self._revisions[revision_id] = CompiledContent(
+                template.channel, revision.content, sender=template.sender
+            )
+        return self._revisions[revision_id]
+
+
+def delivery_context(delivery: Delivery, *, campaign: dict[str, Any] | None = None) -> dict:
+    if delivery.profile_id is not None:
+        profile = profile_context(delivery.profile)
+    else:  # an address-only transactional message or a proof
+        profile = {"attributes": {},
+                   "email": delivery.address if delivery.channel == Channel.EMAIL else "",
+                   "phone": delivery.address if delivery.channel == Channel.SMS else ""}
+    return {"profile": profile, "campaign": campaign or {},
+            "data": (delivery.data or {}).get("data", {})}
+
+
+def html_to_text(body: str) -> str:
+    """A readable plain-text alternative for clients that do not show HTML."""
+    body = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</h[1-6]>|</li>|</tr>", "\n", body)
+    body = re.sub(r'(?is)<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', r"\2 (\1)", body)
+    body = re.sub(r"(?is)<(style|script)[^>]*>.*?</\1>", "", body)
+    text = html.unescape(strip_tags(body))
+    text = _SPACES.sub(" ", text)
+    return _BLANK_LINES.sub("\n\n", "\n".join(line.strip() for line in text.splitlines())).strip()
