@@ -1,19 +1,35 @@
 """Marketer-written Liquid, rendered sandboxed.
 
 Templates only see a curated context (profile fields and attributes, the campaign), can
-include no files, and are cut off at a loop and output limit. In HTML every value from the
-context is escaped (autoescape), so profile data cannot inject markup.
+include no files — `{% render 'key' %}` reads a Snippet row and nothing else, and `include`
+does not exist — and are cut off at a loop, output and time limit. In HTML every value from
+the context is escaped (autoescape), so profile data cannot inject markup.
 """
 
 from __future__ import annotations
 
+import re
+import threading
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from liquid import Environment
-from liquid.exceptions import LiquidError, LiquidValueError
+from liquid import BoundTemplate, Environment, RenderContext
+from liquid.exceptions import (
+    LiquidError,
+    LiquidValueError,
+    ResourceLimitError,
+    TemplateNotFoundError,
+)
+from liquid.loader import BaseLoader, TemplateSource
+
+# Seconds one render (a template and the snippets it renders) may take.
+DEFAULT_RENDER_SECONDS = 2.0
+# Snippets are read again after this long, so a batch does not query them per message.
+SNIPPET_CACHE_SECONDS = 5.0
+_SNIPPET_KEY = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 
 
 class TemplateSyntaxError(ValueError):
@@ -22,7 +38,105 @@ class TemplateSyntaxError(ValueError):
         super().__init__(f"Line {line}: {message}" if line else message)
 
 
+class TemplateRenderError(ValueError):
+    """A template that failed for this context (a limit hit, a missing snippet…)."""
+
+
+class RenderTimeLimitError(ResourceLimitError):
+    pass
+
+
+class _DeadlineContext(RenderContext):
+    """A render context that stops the render once its deadline has passed.
+
+    The deadline lives on the context (copied to the contexts of rendered snippets), so it is
+    safe in threads and needs no signal. It is checked where every piece of work goes through:
+    variable lookups, filters, assignments and loops.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        parent = self.parent_context
+        self.deadline = (
+            parent.deadline if isinstance(parent, _DeadlineContext)
+            else time.monotonic() + _render_seconds()
+        )
+
+    def check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise RenderTimeLimitError("render time limit reached", token=None)
+
+    def get(self, *args, **kwargs):
+        self.check_deadline()
+        return super().get(*args, **kwargs)
+
+    def resolve(self, *args, **kwargs):
+        self.check_deadline()
+        return super().resolve(*args, **kwargs)
+
+    def filter(self, *args, **kwargs):  # noqa: A003
+        self.check_deadline()
+        return super().filter(*args, **kwargs)
+
+    def assign(self, key: str, val: Any) -> None:
+        self.check_deadline()
+        super().assign(key, val)
+
+    def raise_for_loop_limit(self, length: int = 1) -> None:
+        self.check_deadline()
+        super().raise_for_loop_limit(length)
+
+    def extend(self, *args, **kwargs):
+        self.check_deadline()
+        return super().extend(*args, **kwargs)
+
+
+def _render_seconds() -> float:
+    return float(getattr(settings, "TEMPLATE_RENDER_SECONDS", DEFAULT_RENDER_SECONDS))
+
+
+class _DeadlineTemplate(BoundTemplate):
+    context_class = _DeadlineContext
+
+
+class SnippetLoader(BaseLoader):
+    """`{% render 'key' %}` finds the Snippet with that key; nothing else can be loaded."""
+
+    def __init__(self):
+        self._cache: dict[str, tuple[float, str]] = {}
+        self._lock = threading.Lock()
+
+    def get_source(self, env, template_name: str, *, context=None, **kwargs) -> TemplateSource:
+        if not isinstance(template_name, str) or not _SNIPPET_KEY.match(template_name):
+            raise TemplateNotFoundError(f"no snippet {template_name!r}", token=None)
+        now = time.monotonic()
+        cached = self._cache.get(template_name)
+        if cached and cached[0] > now:
+            return TemplateSource(cached[1], template_name, None)
+        from channels.models import Snippet
+
+        source = Snippet.objects.filter(key=template_name).values_list("content", flat=True).first()
+        if source is None:
+            raise TemplateNotFoundError(f"no snippet {template_name!r}", token=None)
+        with self._lock:
+            self._cache[template_name] = (now + SNIPPET_CACHE_SECONDS, source)
+        return TemplateSource(source, template_name, None)
+
+    def forget(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+
+snippet_loader = SnippetLoader()
+
+
+def snippets_changed() -> None:
+    """Call after a Snippet is saved or deleted: the next render reads it again."""
+    snippet_loader.forget()
+
+
 class _SandboxedEnvironment(Environment):
+    template_class = _DeadlineTemplate
     loop_iteration_limit = settings.TEMPLATE_LOOP_LIMIT
     output_stream_limit = settings.TEMPLATE_MAX_OUTPUT_BYTES
     # `assign s = s | append: s` in a loop doubles a string without writing output; the
@@ -35,6 +149,9 @@ class _SandboxedEnvironment(Environment):
         # `{{ (1..100000000) | join }}` would take a worker's memory. Filters refuse inputs
         # longer than the loop limit.
         self.filters = {name: _bounded(f) for name, f in self.filters.items()}
+        # `include` shares the caller's scope and could name anything; `render` (isolated,
+        # snippets only) is the one way to reuse content.
+        self.tags.pop("include", None)
 
 
 def _bounded(filter_func):
@@ -53,8 +170,8 @@ def _bounded(filter_func):
 
 @lru_cache(maxsize=2)
 def _environment(html: bool) -> Environment:
-    # No loader: `include` / `render` find nothing, so templates cannot read files.
-    return _SandboxedEnvironment(autoescape=html)
+    # The only loader reads Snippet rows: templates cannot reach files.
+    return _SandboxedEnvironment(autoescape=html, loader=snippet_loader)
 
 
 def check_template(source: str, *, html: bool = False) -> None:
@@ -77,7 +194,15 @@ class CompiledTemplate:
     _template: Any
 
     def render(self, context: dict[str, Any]) -> str:
+        """Render for one context; a failure raises a liquid LiquidError (see render_safely)."""
         return self._template.render(**context)
+
+    def render_safely(self, context: dict[str, Any]) -> str:
+        """Render, raising TemplateRenderError (a ValueError) when the template fails."""
+        try:
+            return self._template.render(**context)
+        except LiquidError as exc:
+            raise TemplateRenderError(_message(exc)) from exc
 
 
 def compile_template(source: str, *, html: bool = False) -> CompiledTemplate:

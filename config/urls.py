@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("campaigns.urls")),
     path("", include("profiles.urls")),
     path("", include("channels.urls")),
+    path("", include("channels.urls_public")),
 ]
