@@ -18,6 +18,9 @@ from django.utils.html import strip_tags
 from channels.models import Channel, Delivery, MessageTemplate, TemplateRevision
 from channels.templating import CompiledTemplate, compile_template, profile_context
 
+# Reserved keys of Delivery.data (a transactional request's): its inline content and its
+# fingerprint (channels.messages). Everything else there is the request's `data`.
+INLINE_KEY, REQUEST_KEY = "_inline", "_request"
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 _SPACES = re.compile(r"[ \t]+")
 
@@ -65,7 +68,7 @@ class CompiledContent:
 
 class DeliveryRenderer:
     """`renderer(delivery) -> content`: from the delivery's template revision, or from the
-    inline content a transactional request stored in `delivery.data["content"]`."""
+    inline content a transactional request stored in `delivery.data["_inline"]`."""
 
     def __init__(self, *, campaign: dict[str, Any] | None = None):
         self._campaign = campaign or {}
@@ -75,8 +78,8 @@ class DeliveryRenderer:
         data = delivery.data or {}
         if delivery.template_revision_id:
             compiled = self._revision(delivery.template_revision_id)
-        elif data.get("content"):
-            compiled = CompiledContent(delivery.channel, data["content"])
+        elif data.get(INLINE_KEY):
+            compiled = CompiledContent(delivery.channel, data[INLINE_KEY])
         else:
             raise ValueError("The delivery has neither a template nor content.")
         return compiled.render(delivery_context(delivery, campaign=self._campaign))
@@ -100,8 +103,8 @@ def delivery_context(delivery: Delivery, *, campaign: dict[str, Any] | None = No
         profile = {"attributes": {},
                    "email": delivery.address if delivery.channel == Channel.EMAIL else "",
                    "phone": delivery.address if delivery.channel == Channel.SMS else ""}
-    return {"profile": profile, "campaign": campaign or {},
-            "data": (delivery.data or {}).get("data", {})}
+    data = {k: v for k, v in (delivery.data or {}).items() if k not in (INLINE_KEY, REQUEST_KEY)}
+    return {"profile": profile, "campaign": campaign or {}, "data": data}
 
 
 def html_to_text(body: str) -> str:

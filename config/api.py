@@ -8,6 +8,7 @@ from rest_framework.routers import SimpleRouter
 
 from campaigns.api import CampaignViewSet
 from channels.api import DecisionView, OfferViewSet, PlacementViewSet
+from channels.api_messages import DeliveryListView, MessageView
 from profiles.api.ingestion import (
     EventBatchView,
     EventView,
@@ -42,6 +43,8 @@ urlpatterns = [
             name="api-profile-events"),
     re_path(r"^v1/decisions/(?P<placement_key>[-a-zA-Z0-9_]+)/?$", DecisionView.as_view(),
             name="api-decision"),
+    re_path(r"^v1/messages/?$", MessageView.as_view(), name="api-messages"),
+    re_path(r"^v1/deliveries/?$", DeliveryListView.as_view(), name="api-deliveries"),
     path("v1/", include("profiles.api.imports")),  # CSV imports (their own routes)
     path("v1/", include("profiles.api.segments")),  # segments, lists, profile membership
     path("v1/", include(router.urls)),

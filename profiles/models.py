@@ -170,6 +170,8 @@ class ApiToken(models.Model):
         ("decisions:read", "Ask which offer a placement shows a profile (records impressions)"),
         ("offers:read", "Read placements and offers"),
         ("offers:write", "Create, change and delete placements and offers"),
+        ("messages:write", "Send transactional messages"),
+        ("deliveries:read", "Read deliveries and their status"),
     ]
 
     name = models.CharField(max_length=200)

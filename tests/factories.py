@@ -117,3 +117,15 @@ class OfferFactory(factory.django.DjangoModelFactory):
     placement = factory.SubFactory(PlacementFactory)
     name = factory.Sequence(lambda n: f"Offer {n}")
     content = factory.LazyFunction(lambda: {"title": "Hello"})
+
+
+class MessageTemplateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "channels.MessageTemplate"
+
+    name = factory.Sequence(lambda n: f"Template {n}")
+    channel = "email"
+    content = factory.LazyFunction(lambda: {
+        "subject": "Hi {{ profile.first_name }}",
+        "html": "<p>Hello {{ profile.first_name }}, order {{ data.order }}</p>",
+    })
