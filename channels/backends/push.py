@@ -2,9 +2,10 @@
 HTTP v1, chosen per message by the subscription kind.
 
 `Outbound.address` is the subscription's token (the FCM registration token, or the Web Push
-endpoint URL); `content` has title, body, url, icon, `subscription` (the browser's JSON for
-Web Push) and, optionally, `kind` ("webpush" or "fcm"; without it a subscription with an
-endpoint and keys is Web Push, anything else FCM).
+endpoint URL); `content` has title, body, url, icon and, optionally, `subscription` (the
+browser's JSON for Web Push) and `kind` ("webpush" or "fcm"). When the content has neither,
+they are read from the stored PushSubscription with that token (what a rendered template
+gives); failing that, a subscription with an endpoint and keys is Web Push, anything else FCM.
 
 A "gone" answer (HTTP 404/410, or FCM's UNREGISTERED) removes that PushSubscription here,
 in the backend, and raises ProviderError(gone=True, permanent=True).
@@ -43,10 +44,10 @@ class PushBackend(ChannelBackend):
     def send(self, message: Outbound) -> str:
         if not message.address:
             raise DeliveryError("The push message has no subscription token.", permanent=True)
-        kind = message.content.get("kind") or _kind_of(message.content.get("subscription"))
+        kind, subscription = _subscription_of(message)
         try:
             if kind == WEBPUSH:
-                return self._send_webpush(message)
+                return self._send_webpush(message, subscription)
             return self._send_fcm(message)
         except ProviderError as exc:
             if exc.gone:
@@ -54,10 +55,9 @@ class PushBackend(ChannelBackend):
             raise
 
     # --- Web Push ------------------------------------------------------------------------
-    def _send_webpush(self, message: Outbound) -> str:
+    def _send_webpush(self, message: Outbound, subscription: dict) -> str:
         from pywebpush import WebPusher, WebPushException
 
-        subscription = message.content.get("subscription") or {}
         endpoint = subscription.get("endpoint") or message.address
         payload = json.dumps(_notification(message), separators=(",", ":")).encode()
         try:
@@ -134,10 +134,22 @@ class PushBackend(ChannelBackend):
         return str(_json(response.body).get("name", ""))
 
 
-def _kind_of(subscription) -> str:
-    if isinstance(subscription, dict) and subscription.get("endpoint") and subscription.get("keys"):
-        return WEBPUSH
-    return FCM
+def _subscription_of(message: Outbound) -> tuple[str, dict]:
+    """The kind and browser JSON of the subscription: from the content when the pipeline put
+    them there, else from the stored PushSubscription with that token."""
+    subscription = message.content.get("subscription")
+    kind = message.content.get("kind")
+    if not subscription and not kind:
+        stored = (
+            PushSubscription.objects.filter(token=message.address)
+            .values_list("kind", "subscription").first()
+        )
+        if stored is not None:
+            kind, subscription = stored
+    subscription = subscription if isinstance(subscription, dict) else {}
+    if not kind:
+        kind = WEBPUSH if subscription.get("endpoint") and subscription.get("keys") else FCM
+    return kind, subscription
 
 
 def _notification(message: Outbound) -> dict:

@@ -13,6 +13,8 @@ from channels.backends.push import PushBackend
 from profiles.models import PushSubscription
 from tests.factories import ProfileFactory
 
+pytestmark = pytest.mark.django_db
+
 
 def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
@@ -111,7 +113,6 @@ def test_web_push_posts_the_encrypted_notification_with_vapid(vapid, provider):
     assert provider_id == "/push/messages/42"
 
 
-@pytest.mark.django_db
 @pytest.mark.parametrize("status", [404, 410])
 def test_a_gone_web_push_subscription_is_removed(vapid, provider, status):
     # given a stored subscription whose endpoint the push service no longer knows
@@ -129,7 +130,6 @@ def test_a_gone_web_push_subscription_is_removed(vapid, provider, status):
     assert not PushSubscription.objects.filter(pk=subscription.pk).exists()
 
 
-@pytest.mark.django_db
 def test_a_web_push_server_error_keeps_the_subscription(vapid, provider):
     browser = Browser(provider.url("/push/v1/busy"))
     PushSubscription.objects.create(
@@ -179,7 +179,6 @@ def test_fcm_gets_a_v1_message_with_the_bearer_token(fcm):
     assert provider_id == "projects/itinera-demo/messages/0:1234"
 
 
-@pytest.mark.django_db
 def test_an_unregistered_fcm_token_is_removed(fcm):
     # given a stored FCM token the service reports as UNREGISTERED
     subscription = PushSubscription.objects.create(
@@ -212,7 +211,6 @@ def test_fcm_timeout_is_retryable(fcm):
     assert not failure.value.permanent
 
 
-@pytest.mark.django_db
 def test_fcm_invalid_argument_is_permanent_and_keeps_the_token(fcm):
     PushSubscription.objects.create(
         profile=ProfileFactory(), kind="fcm", platform="android", token="fcm-token-1",
@@ -222,3 +220,19 @@ def test_fcm_invalid_argument_is_permanent_and_keeps_the_token(fcm):
         send(fcm_message())
     assert failure.value.permanent and not failure.value.gone
     assert PushSubscription.objects.count() == 1
+
+
+def test_a_rendered_message_without_subscription_uses_the_stored_one(vapid, provider):
+    # given a stored Web Push subscription, and content as a template renders it (no JSON)
+    browser = Browser(provider.url("/push/v1/stored"))
+    PushSubscription.objects.create(
+        profile=ProfileFactory(), kind="webpush", platform="web",
+        token=browser.subscription["endpoint"], subscription=browser.subscription,
+    )
+    message = Outbound(delivery_id=8, channel="push", address=browser.subscription["endpoint"],
+                       content={"title": "Hi", "body": "There"}, message_id="itinera-8")
+    # when it is sent, it goes out as Web Push, encrypted for that browser
+    send(message)
+    (request,) = provider.requests
+    assert request.path == "/push/v1/stored"
+    assert browser.decrypt(request.body)["title"] == "Hi"
