@@ -64,15 +64,15 @@ class AddressGuard:
     def allowing(cls, hosts: Iterable[str]) -> AddressGuard:
         return cls(frozenset(h.strip().lower().strip("[]") for h in hosts if h.strip()))
 
-    def resolve(self, host: str, port: int) -> str:
-        """The address to connect to, after checking every address the name resolves to."""
+    def resolve(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to (in order), after checking every one the name has."""
         addresses = _resolve(host, port)
         if host.lower() in self.allowed_hosts:
-            return addresses[0]
+            return addresses
         for address in addresses:
             if not is_public_address(address):
                 raise BlockedAddress(f"{host} resolves to {address}, a non-public address.")
-        return addresses[0]
+        return addresses
 
 
 def is_public_address(address: str) -> bool:
@@ -108,10 +108,11 @@ def request(
     timeout: float = 10.0,
     guard: AddressGuard | None = None,
     max_redirects: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> Response:
     """Send one HTTP request; return the final response (any status) or raise NetError."""
     for _hop in range(max_redirects + 1):
-        response = _request_once(method, url, headers or {}, body, timeout, guard)
+        response = _request_once(method, url, headers or {}, body, timeout, guard, ssl_context)
         location = response.header("Location")
         if response.status not in REDIRECT_STATUSES or not location or max_redirects == 0:
             return response
@@ -127,7 +128,7 @@ def request(
     raise NetError(f"More than {max_redirects} redirects.")
 
 
-def _request_once(method, url, headers, body, timeout, guard) -> Response:
+def _request_once(method, url, headers, body, timeout, guard, ssl_context) -> Response:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BlockedAddress(f"Only http and https URLs are allowed, not {url[:100]!r}.")
@@ -136,9 +137,13 @@ def _request_once(method, url, headers, body, timeout, guard) -> Response:
     except ValueError:
         raise BlockedAddress(f"Bad port in {url[:100]!r}.") from None
     host = parts.hostname
-    address = guard.resolve(host, port) if guard else None
-    connection_class = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
-    connection = connection_class(host, port, address=address, timeout=timeout)
+    addresses = guard.resolve(host, port) if guard else None
+    if parts.scheme == "https":
+        connection = _PinnedHTTPSConnection(
+            host, port, addresses=addresses, timeout=timeout, context=ssl_context
+        )
+    else:
+        connection = _PinnedHTTPConnection(host, port, addresses=addresses, timeout=timeout)
     path = parts.path or "/"
     if parts.query:
         path = f"{path}?{parts.query}"
@@ -156,24 +161,38 @@ def _request_once(method, url, headers, body, timeout, guard) -> Response:
         connection.close()
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to `address` when given (the address the guard checked), else to the host."""
+def _connect(addresses: list[str] | None, host: str, port: int, timeout) -> socket.socket:
+    """A socket to the first of the checked addresses that answers (never a new lookup)."""
+    if addresses is None:
+        return socket.create_connection((host, port), timeout)
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return socket.create_connection((address, port), timeout)
+        except OSError as exc:
+            error = exc
+    raise error or OSError(f"No address for {host}.")
 
-    def __init__(self, host, port, *, address=None, timeout=None):
+
+class _PinnedHTTPConnection(http.client.HTTPConnection):
+    """Connects to the addresses the guard checked when given, else to the host."""
+
+    def __init__(self, host, port, *, addresses=None, timeout=None):
         super().__init__(host, port, timeout=timeout)
-        self._address = address
+        self._addresses = addresses
 
     def connect(self):
-        self.sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
+        self.sock = _connect(self._addresses, self.host, self.port, self.timeout)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host, port, *, address=None, timeout=None):
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self._address = address
+    def __init__(self, host, port, *, addresses=None, timeout=None, context=None):
+        super().__init__(host, port, timeout=timeout,
+                         context=context or ssl.create_default_context())
+        self._addresses = addresses
 
     def connect(self):
-        sock = socket.create_connection((self._address or self.host, self.port), self.timeout)
+        sock = _connect(self._addresses, self.host, self.port, self.timeout)
         # The certificate is checked against the URL's host name, not the pinned address.
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
