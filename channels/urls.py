@@ -1,6 +1,6 @@
 from django.urls import path
 
-from channels import views, views_decisions, views_feedback
+from channels import views, views_decisions, views_feedback, views_templates
 from channels.views_inbound import sms_inbound, sms_inbound_twilio
 from channels.views_mail_exports import mail_export_download, mail_export_list
 
@@ -26,4 +26,13 @@ urlpatterns = [
     path("hooks/sms/inbound/twilio", sms_inbound_twilio, name="sms_inbound_twilio"),
     path("mail-exports/", mail_export_list, name="mail_export_list"),
     path("mail-exports/<int:pk>/download/", mail_export_download, name="mail_export_download"),
+    path("templates/", views_templates.template_list, name="template_list"),
+    path("templates/new/", views_templates.template_create, name="template_create"),
+    path("templates/<int:pk>/", views_templates.template_preview, name="template_preview"),
+    path("templates/<int:pk>/edit/", views_templates.template_edit, name="template_edit"),
+    path("templates/<int:pk>/proof/", views_templates.template_proof, name="template_proof"),
+    path("templates/snippets/", views_templates.snippet_list, name="snippet_list"),
+    path("templates/snippets/new/", views_templates.snippet_edit, name="snippet_create"),
+    path("templates/snippets/<int:pk>/", views_templates.snippet_edit, name="snippet_edit"),
+    path("templates/seed-lists/", views_templates.seed_list_index, name="seed_list_index"),
 ]
