@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from profiles.consent import ConsentUpdate, consent_set
+from profiles.fields import FieldError, normalize_phone
 from profiles.models import ConsentChannel, ConsentState, Profile
 
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
@@ -42,10 +43,19 @@ def sms_inbound_apply(*, phone: str, text: str) -> InboundResult:
     else:
         return InboundResult(keyword="", profiles_changed=0)
     changed = 0
-    for profile in Profile.objects.filter(phone=phone.strip()).only("pk"):
+    for profile in Profile.objects.filter(phone=_e164(phone)).only("pk"):
         update = ConsentUpdate(channel=ConsentChannel.SMS, state=state, source=source)
         changed += consent_set(profile=profile, update=update)
     return InboundResult(keyword=keyword, profiles_changed=changed)
+
+
+def _e164(phone: str) -> str:
+    """Profiles keep E.164; some providers send the sender without its "+"."""
+    phone = (phone or "").strip()
+    try:
+        return normalize_phone(phone if phone.startswith("+") else f"+{phone}")
+    except FieldError:
+        return phone
 
 
 def itinera_signature_valid(*, body: bytes, timestamp: str, header: str,

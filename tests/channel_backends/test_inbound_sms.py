@@ -120,3 +120,9 @@ def test_twilio_with_a_forged_signature_is_refused(client):
     response = post_twilio(client, {"From": PHONE, "Body": "STOP"}, token="guessed")
     assert response.status_code == 401
     assert consent_state(profile=profile, channel="sms") == ConsentState.UNKNOWN
+
+
+def test_a_sender_number_without_its_plus_still_finds_the_profile(client):
+    profile = ProfileFactory(phone=PHONE)
+    post_signed(client, {"from": PHONE.lstrip("+"), "body": "STOP"})
+    assert consent_state(profile=profile, channel="sms") == ConsentState.OPTED_OUT
