@@ -16,7 +16,7 @@ import http.client
 import ipaddress
 import socket
 import ssl
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from urllib.parse import urljoin, urlsplit
@@ -109,12 +109,17 @@ def request(
     guard: AddressGuard | None = None,
     max_redirects: int = 0,
     ssl_context: ssl.SSLContext | None = None,
+    redirect_statuses: Collection[int] = REDIRECT_STATUSES,
 ) -> Response:
-    """Send one HTTP request; return the final response (any status) or raise NetError."""
+    """Send one HTTP request; return the final response (any status) or raise NetError.
+
+    Redirects with a status in `redirect_statuses` are followed up to `max_redirects`; any
+    other answer (a 3xx included) is returned as it is.
+    """
     for _hop in range(max_redirects + 1):
         response = _request_once(method, url, headers or {}, body, timeout, guard, ssl_context)
         location = response.header("Location")
-        if response.status not in REDIRECT_STATUSES or not location or max_redirects == 0:
+        if response.status not in redirect_statuses or not location or max_redirects == 0:
             return response
         target = urljoin(url, location)
         if urlsplit(target).netloc != urlsplit(url).netloc:

@@ -7,8 +7,11 @@ stable per delivery, for the receiver's deduplication. Retries are the pipeline'
 raises retryable errors for 5xx and timeouts, retry_after for 429.
 
 Targets are untrusted: channels.net refuses non-public addresses after DNS resolution and
-connects to the checked address; up to WEBHOOK_MAX_REDIRECTS redirects are followed, each
-target checked the same way. WEBHOOK_ALLOWED_HOSTS lists hosts allowed anyway.
+connects to the checked address; up to WEBHOOK_MAX_REDIRECTS 307/308 redirects are followed
+(they repeat the POST with its body and signature), each target checked the same way. A
+301/302/303 is not followed — clients turn those into a bodiless GET, which would drop the
+payload yet look delivered — and fails permanently. WEBHOOK_ALLOWED_HOSTS lists hosts allowed
+anyway.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ class WebhookBackend(ChannelBackend):
         response = call(
             "POST", url, what="Webhook", guard=guard, body=body,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            max_redirects=settings.WEBHOOK_MAX_REDIRECTS,
+            max_redirects=settings.WEBHOOK_MAX_REDIRECTS, redirect_statuses=(307, 308),
             headers={
                 "Content-Type": "application/json",
                 "X-Itinera-Signature": signature(secret, timestamp, body),

@@ -150,7 +150,7 @@ def test_only_http_and_https_are_allowed(receiver, url):
 ])
 def test_a_redirect_to_a_non_public_address_is_refused(receiver, target):
     # given an allow-listed receiver that redirects elsewhere
-    receiver.respond(302, headers={"Location": target.format(port=receiver.port)})
+    receiver.respond(307, headers={"Location": target.format(port=receiver.port)})
     # when the webhook follows it, the new target is checked like the first
     with pytest.raises(DeliveryError) as failure:
         send(hook(receiver.url("/start")))
@@ -169,3 +169,12 @@ def test_without_a_signing_secret_nothing_is_sent(receiver, settings):
 def test_the_payload_is_compact_json(receiver):
     send(hook(receiver.url("/"), payload={"a": [1, 2]}))
     assert json.loads(receiver.requests[0].body) == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303])
+def test_a_redirect_that_would_drop_the_body_is_not_followed_and_fails(receiver, status):
+    receiver.respond(status, headers={"Location": "/elsewhere"})
+    with pytest.raises(ProviderError) as failure:
+        send(hook(receiver.url("/start")))
+    assert failure.value.permanent
+    assert [r.path for r in receiver.requests] == ["/start"]
