@@ -306,15 +306,20 @@ def render_template(
     profile,
     data: dict[str, Any] | None = None,
     delivery_id: int | None = None,
+    campaign: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The channel's rendered content for one profile (the `content` of an Outbound).
+
+    The context is `profile` (profile_context, or empty for an address-only message),
+    `campaign` (e.g. id and name), `data` (a transactional request's), `unsubscribe_url` and
+    `preferences_url` (signed for the delivery).
 
     Email: subject, preheader, html (CSS inlined, links tracked, open pixel), text, headers
     (List-Unsubscribe for marketing), from_email and reply_to ("" = the default sender).
     Raises TemplateRenderError when the template fails for this profile (a limit, a snippet).
     """
     return _render(_compiled_revision(revision.pk), profile=profile, data=data,
-                   delivery_id=delivery_id)
+                   delivery_id=delivery_id, campaign=campaign)
 
 
 def render_preview(
@@ -328,14 +333,14 @@ def render_preview(
         compiled = _compile(channel=channel, kind=kind, content=content, links={}, sender=sender)
     except TemplateSyntaxError as exc:
         raise TemplateRenderError(str(exc)) from exc
-    return _render(compiled, profile=profile, data=None, delivery_id=None)
+    return _render(compiled, profile=profile, data=None, delivery_id=None, campaign=None)
 
 
-def _render(compiled: _Compiled, *, profile, data, delivery_id) -> dict[str, Any]:
+def _render(compiled: _Compiled, *, profile, data, delivery_id, campaign) -> dict[str, Any]:
     link = unsubscribe_url(delivery_id) if delivery_id else tracking.absolute_url("/u/preview")
     context = {
         "profile": profile_context(profile) if profile is not None else {"attributes": {}},
-        "campaign": (data or {}).get("campaign", {}),
+        "campaign": campaign or {},
         "data": data or {},
         "unsubscribe_url": link,
         "preferences_url": link,
@@ -454,11 +459,21 @@ def _valid_email(address: str) -> bool:
 # --- proofs ----------------------------------------------------------------------------------
 
 
+def proofs_send(*, revision: TemplateRevision, seed_list: SeedList, profile=None) -> dict[str, int]:
+    """Send an email template's proof to a seed list, rendered for `profile`; counts of sent
+    and failed. Only email has seed lists (of email addresses)."""
+    if revision.template.channel != Channel.EMAIL:
+        raise TemplateError({"channel": "Proofs go to email seed lists: preview other channels."})
+    deliveries = proof_deliveries_create(revision=revision, seed_list=seed_list, profile=profile)
+    return proofs_send_email(deliveries=deliveries, profile=profile)
+
+
 def proof_deliveries_create(
     *, revision: TemplateRevision, seed_list: SeedList, profile=None
 ) -> list[Delivery]:
-    """One proof Delivery per seed address (is_proof: kept out of reports), rendered for
-    `profile` (the seeds are not profiles: the delivery keeps it in `data`)."""
+    """One proof Delivery per seed address (is_proof: kept out of reports and exempt from
+    consent and caps). The seeds are not profiles: the delivery has none, so its unsubscribe
+    link changes nobody's consent; the profile rendered for is noted in `data`."""
     addresses = list(seed_list.addresses)[:SEED_LIST_MAX]
     template = revision.template
     return Delivery.objects.bulk_create(
@@ -471,50 +486,52 @@ def proof_deliveries_create(
 
 
 def proofs_send_email(*, deliveries: list[Delivery], profile=None) -> dict[str, int]:
-    """Send email proofs now, over one connection (a stand-in until the pipeline takes proofs).
-
-    Returns counts of sent and failed. Consent and suppression do not apply to proofs.
+    """Send email proofs now, over one connection of the email backend (CHANNEL_BACKENDS),
+    not through the pipeline: its renderer knows neither the profile chosen for a proof nor
+    the [Proof] subject. Returns counts of sent and failed; an unreachable server fails all.
     """
-    from django.conf import settings
+    from channels.backends.base import DeliveryError, get_backend
 
-    from channels.backends.base import DeliveryError, EmailContent, OutboundEmail
-    from channels.backends.email import EmailSender
-    from channels.services import delivery_message_id
-
-    counts = {"sent": 0, "failed": 0}
     now = timezone.now()
-    events = []
-    with EmailSender() as sender:
+    results: dict[int, tuple[str, str]] = {}  # delivery id → (status, message id or error)
+    try:
+        with get_backend(Channel.EMAIL) as backend:
+            for delivery in deliveries:
+                try:
+                    sent_id = _send_proof(backend, delivery, profile)
+                    results[delivery.pk] = (DeliveryStatus.SENT, sent_id)
+                except (DeliveryError, TemplateRenderError) as exc:
+                    results[delivery.pk] = (DeliveryStatus.FAILED, str(exc)[:2000])
+    except DeliveryError as exc:  # the server could not be reached: nothing left
         for delivery in deliveries:
-            try:
-                content = render_template(
-                    revision=delivery.template_revision, profile=profile, delivery_id=delivery.pk
-                )
-                message_id = sender.send(
-                    OutboundEmail(
-                        delivery_id=delivery.pk, to=delivery.address,
-                        content=EmailContent(
-                            subject=f"[Proof] {content['subject']}", html=content["html"],
-                            text=content["text"], headers=content["headers"],
-                        ),
-                        from_email=content["from_email"] or settings.DEFAULT_FROM_EMAIL,
-                        message_id=delivery_message_id(delivery.pk),
-                    )
-                )
-            except (DeliveryError, TemplateRenderError) as exc:
-                Delivery.objects.filter(pk=delivery.pk).update(
-                    status=DeliveryStatus.FAILED, error=str(exc)[:2000], updated_at=now
-                )
-                events.append(DeliveryEvent(delivery_id=delivery.pk, status=DeliveryStatus.FAILED,
-                                            occurred_at=now, detail=str(exc)[:2000]))
-                counts["failed"] += 1
-                continue
-            Delivery.objects.filter(pk=delivery.pk).update(
-                status=DeliveryStatus.SENT, provider_message_id=message_id, sent_at=now,
-                updated_at=now,
+            results.setdefault(delivery.pk, (DeliveryStatus.FAILED, str(exc)[:2000]))
+    for delivery_id, (status, detail) in results.items():
+        if status == DeliveryStatus.SENT:
+            Delivery.objects.filter(pk=delivery_id).update(
+                status=status, provider_message_id=detail, sent_at=now, updated_at=now
             )
-            events.append(DeliveryEvent(delivery_id=delivery.pk, status=DeliveryStatus.SENT,
-                                        occurred_at=now))
-            counts["sent"] += 1
-    DeliveryEvent.objects.bulk_create(events)
-    return counts
+        else:
+            Delivery.objects.filter(pk=delivery_id).update(
+                status=status, error=detail, updated_at=now
+            )
+    DeliveryEvent.objects.bulk_create(
+        DeliveryEvent(delivery_id=delivery_id, status=status, occurred_at=now,
+                      detail="" if status == DeliveryStatus.SENT else detail)
+        for delivery_id, (status, detail) in results.items()
+    )
+    sent = sum(1 for status, _ in results.values() if status == DeliveryStatus.SENT)
+    return {"sent": sent, "failed": len(results) - sent}
+
+
+def _send_proof(backend, delivery: Delivery, profile) -> str:
+    from channels.backends.base import Outbound
+    from channels.sending import delivery_message_id
+
+    content = render_template(
+        revision=delivery.template_revision, profile=profile, delivery_id=delivery.pk
+    )
+    content["subject"] = f"[Proof] {content['subject']}"
+    return backend.send(Outbound(
+        delivery_id=delivery.pk, channel=Channel.EMAIL, address=delivery.address,
+        content=content, message_id=delivery_message_id(delivery.pk, Channel.EMAIL),
+    ))

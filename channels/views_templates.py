@@ -12,7 +12,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from channels import message_templates as mt
-from channels.backends.base import DeliveryError
 from channels.decisions import preview_profile
 from channels.forms_templates import (
     PreviewProfileForm,
@@ -100,20 +99,14 @@ def template_proof(request, pk: int):
         return redirect("template_preview", pk=pk)
     reference = form.cleaned_data["profile"]
     profile = preview_profile(reference=reference) if reference else None
-    deliveries = mt.proof_deliveries_create(
-        revision=mt.template_latest_revision(template),
-        seed_list=form.cleaned_data["seed_list"], profile=profile,
-    )
-    if template.channel != Channel.EMAIL:
-        messages.info(request, f"{len(deliveries)} proofs queued.")
-        return redirect("template_preview", pk=pk)
     try:
-        counts = mt.proofs_send_email(deliveries=deliveries, profile=profile)
-    except DeliveryError as exc:
-        messages.error(request, f"Proofs not sent: {exc}")
+        counts = mt.proofs_send(revision=mt.template_latest_revision(template),
+                                seed_list=form.cleaned_data["seed_list"], profile=profile)
+    except mt.TemplateError as exc:
+        messages.error(request, " ".join(exc.errors.values()))
     else:
-        messages.success(request, f"Proof sent to {counts['sent']} addresses"
-                         + (f", {counts['failed']} failed." if counts["failed"] else "."))
+        failed = f", {counts['failed']} failed" if counts["failed"] else ""
+        messages.success(request, f"Proof sent to {counts['sent']} addresses{failed}.")
     return redirect("template_preview", pk=pk)
 
 

@@ -10,8 +10,7 @@ from django.test import Client
 from channels.backends.base import EmailContent, OutboundEmail
 from channels.backends.email import EmailSender
 from channels.message_templates import (
-    proof_deliveries_create,
-    proofs_send_email,
+    proofs_send,
     render_template,
     seed_list_save,
     template_latest_revision,
@@ -20,7 +19,7 @@ from channels.models import Delivery, DeliveryStatus
 from profiles.consent import consent_state
 from tests.factories import ProfileFactory, TopicFactory
 from tests.message_helpers import email_template, sent_delivery
-from tests.smtp import SmtpSink
+from tests.smtp import SmtpSink, closed_port
 
 pytestmark = pytest.mark.django_db
 
@@ -83,10 +82,9 @@ def test_a_proof_goes_to_every_seed_address_marked_as_a_proof(smtp):
     profile = ProfileFactory(first_name="Eve")
 
     # When a proof is sent, rendered for a chosen profile
-    deliveries = proof_deliveries_create(
+    counts = proofs_send(
         revision=template_latest_revision(template), seed_list=seeds, profile=profile
     )
-    counts = proofs_send_email(deliveries=deliveries, profile=profile)
 
     # Then each seed got it, marked as a proof, and the deliveries are proofs
     assert counts == {"sent": 2, "failed": 0}
@@ -94,3 +92,14 @@ def test_a_proof_goes_to_every_seed_address_marked_as_a_proof(smtp):
     assert set(received) == {"a@ours.example", "b@ours.example"}
     assert received["a@ours.example"][0]["Subject"] == "[Proof] Hi Eve"
     assert set(Delivery.objects.values_list("is_proof", "status")) == {(True, DeliveryStatus.SENT)}
+
+
+def test_proofs_to_an_unreachable_server_are_failed_not_left_queued(smtp, settings):
+    template = email_template()
+    seeds = seed_list_save(name="Team", addresses=["a@ours.example"])
+    settings.EMAIL_PORT = closed_port()
+
+    counts = proofs_send(revision=template_latest_revision(template), seed_list=seeds)
+
+    assert counts == {"sent": 0, "failed": 1}
+    assert Delivery.objects.get().status == DeliveryStatus.FAILED
