@@ -101,7 +101,9 @@ def test_a_scheduled_campaign_sends_one_personalized_email_to_each_member(smtp_s
 def test_an_unreachable_mail_server_fails_every_delivery_and_completes_the_campaign(
     start_rq_worker, unreachable_smtp_url
 ):
-    worker = start_rq_worker(email_url=unreachable_smtp_url)
+    # A retryable failure is deferred with backoff until SEND_MAX_ATTEMPTS: one attempt here.
+    worker = start_rq_worker(email_url=unreachable_smtp_url,
+                             extra_env={"SEND_MAX_ATTEMPTS": "1"})
     members, _ = given_profiles(25, 5)
 
     campaign = given_scheduled_campaign(in_seconds=1)
@@ -112,5 +114,6 @@ def test_an_unreachable_mail_server_fails_every_delivery_and_completes_the_campa
     logs = delivery_logs()
     for delivery in deliveries:
         assert delivery.status == DeliveryStatus.FAILED
+        assert delivery.reason == "provider_error"
         assert delivery.error.startswith("Cannot reach the mail server")
         assert logs[delivery.id] == [DeliveryStatus.QUEUED, DeliveryStatus.FAILED]
