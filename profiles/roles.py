@@ -29,6 +29,7 @@ MARKETER_PERMISSIONS = [
     "campaigns.change_campaign",
     "campaigns.view_campaign",
     "channels.view_delivery",
+    "channels.view_mailexport",
 ]
 
 
