@@ -8,15 +8,18 @@ A click goes to the URL stored for the (delivery, link id) pair: never to one fr
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
 
 from channels.models import Delivery, DeliveryEvent, DeliveryStatus, TrackedLink
 
@@ -47,19 +50,41 @@ def read_token(purpose: str, token: str, *, count: int) -> tuple[int, ...] | Non
 
 
 def _signature(purpose: str, payload: str) -> str:
-    return salted_hmac(_SALT + purpose, payload, algorithm="sha256").hexdigest()[:32]
+    # salted_hmac's construction (key = sha256(salt + SECRET_KEY)), with the key derived once:
+    # a render signs several links and this runs per message.
+    key = _key(_SALT + purpose, settings.SECRET_KEY)
+    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@lru_cache(maxsize=16)
+def _key(salt: str, secret: str) -> bytes:
+    return hashlib.sha256((salt + secret).encode()).digest()
 
 
 def absolute_url(path: str) -> str:
     return settings.BASE_URL + path
 
 
+def public_url(name: str, token: str) -> str:
+    """The absolute URL of a public route for a token (reverse() once per route, not per
+    message: a render builds several)."""
+    prefix, suffix = _route(name)
+    return f"{settings.BASE_URL}{prefix}{token}{suffix}"
+
+
+@lru_cache(maxsize=8)
+def _route(name: str) -> tuple[str, str]:
+    path = reverse(name, args=["TOKEN"])
+    prefix, _, suffix = path.partition("TOKEN")
+    return prefix, suffix
+
+
 def open_pixel_url(delivery_id: int) -> str:
-    return absolute_url(reverse("track_open", args=[sign_token("open", delivery_id)]))
+    return public_url("track_open", sign_token("open", delivery_id))
 
 
 def click_url(delivery_id: int, link_id: int) -> str:
-    return absolute_url(reverse("track_click", args=[sign_token("click", delivery_id, link_id)]))
+    return public_url("track_click", sign_token("click", delivery_id, link_id))
 
 
 # --- at save: the links of a revision ---------------------------------------------------------

@@ -13,11 +13,10 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from channels.models import Delivery, DeliveryEvent, DeliveryStatus, MessageKind
-from channels.tracking import absolute_url, read_token, sign_token
+from channels.tracking import public_url, read_token, sign_token
 from profiles.consent import ConsentUpdate, consent_set, consent_state
 from profiles.models import ConsentChannel, ConsentState, Topic
 
@@ -26,14 +25,18 @@ PURPOSE = "unsubscribe"
 
 
 def unsubscribe_url(delivery_id: int) -> str:
-    return absolute_url(reverse("unsubscribe", args=[sign_token(PURPOSE, delivery_id)]))
+    return public_url("unsubscribe", sign_token(PURPOSE, delivery_id))
 
 
 def unsubscribe_mailto(delivery_id: int) -> str:
+    return _mailto(sign_token(PURPOSE, delivery_id))
+
+
+def _mailto(token: str) -> str:
     domain = getattr(settings, "UNSUBSCRIBE_MAILTO_DOMAIN", "") or (
         urlsplit(settings.BASE_URL).hostname or "localhost"
     )
-    return f"mailto:unsubscribe+{sign_token(PURPOSE, delivery_id)}@{domain}"
+    return f"mailto:unsubscribe+{token}@{domain}"
 
 
 def email_headers(delivery: Delivery) -> dict[str, str]:
@@ -44,7 +47,8 @@ def email_headers(delivery: Delivery) -> dict[str, str]:
 def unsubscribe_headers(*, delivery_id: int, kind: str) -> dict[str, str]:
     if kind != MessageKind.MARKETING:
         return {}
-    links = f"<{unsubscribe_url(delivery_id)}>, <{unsubscribe_mailto(delivery_id)}>"
+    token = sign_token(PURPOSE, delivery_id)
+    links = f"<{public_url('unsubscribe', token)}>, <{_mailto(token)}>"
     return {
         "List-Unsubscribe": links,
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
