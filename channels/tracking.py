@@ -52,13 +52,14 @@ def read_token(purpose: str, token: str, *, count: int) -> tuple[int, ...] | Non
 def _signature(purpose: str, payload: str) -> str:
     # salted_hmac's construction (key = sha256(salt + SECRET_KEY)), with the key derived once:
     # a render signs several links and this runs per message.
-    key = _key(_SALT + purpose, settings.SECRET_KEY)
-    return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:32]
+    mac = _keyed(_SALT + purpose, settings.SECRET_KEY).copy()
+    mac.update(payload.encode())
+    return mac.hexdigest()[:32]
 
 
 @lru_cache(maxsize=16)
-def _key(salt: str, secret: str) -> bytes:
-    return hashlib.sha256((salt + secret).encode()).digest()
+def _keyed(salt: str, secret: str):
+    return hmac.new(hashlib.sha256((salt + secret).encode()).digest(), digestmod=hashlib.sha256)
 
 
 def absolute_url(path: str) -> str:
