@@ -46,7 +46,7 @@ from channels.templating import (
     profile_context,
     snippets_changed,
 )
-from channels.unsubscribe import unsubscribe_headers, unsubscribe_url
+from channels.unsubscribe import unsubscribe_headers, unsubscribe_token
 from profiles.models import Topic
 
 try:  # MJML is optional: without mjml-python, templates are written in HTML.
@@ -336,7 +336,9 @@ def render_preview(
 
 
 def _render(compiled: _Compiled, *, profile, data, delivery_id, campaign) -> dict[str, Any]:
-    link = unsubscribe_url(delivery_id) if delivery_id else tracking.absolute_url("/u/preview")
+    token = unsubscribe_token(delivery_id) if delivery_id else ""
+    link = (tracking.public_url("unsubscribe", token) if delivery_id
+            else tracking.absolute_url("/u/preview"))
     context = {
         "profile": profile_context(profile) if profile is not None else {"attributes": {}},
         "campaign": campaign or {},
@@ -347,13 +349,13 @@ def _render(compiled: _Compiled, *, profile, data, delivery_id, campaign) -> dic
     rendered = {name: template.render_safely(context) for name, template in compiled.fields.items()}
     if compiled.channel != Channel.EMAIL:
         return {f.name: rendered.get(f.name, "") for f in CHANNEL_FIELDS[compiled.channel]}
-    return _email(compiled, rendered, delivery_id=delivery_id)
+    return _email(compiled, rendered, delivery_id=delivery_id, token=token)
 
 
 _INLINER = css_inline.CSSInliner(load_remote_stylesheets=False, keep_at_rules=True)
 
 
-def _email(compiled: _Compiled, rendered: dict[str, str], *, delivery_id) -> dict[str, Any]:
+def _email(compiled: _Compiled, rendered: dict[str, str], *, delivery_id, token) -> dict[str, Any]:
     body = rendered.get("html", "")
     preheader = " ".join(rendered.get("preheader", "").split())
     if delivery_id:
@@ -370,7 +372,7 @@ def _email(compiled: _Compiled, rendered: dict[str, str], *, delivery_id) -> dic
         "preheader": preheader,
         "html": body,
         "text": text,
-        "headers": unsubscribe_headers(delivery_id=delivery_id, kind=compiled.kind)
+        "headers": unsubscribe_headers(delivery_id=delivery_id, kind=compiled.kind, token=token)
         if delivery_id else {},
         "from_email": compiled.from_email,
         "reply_to": compiled.reply_to,

@@ -44,10 +44,14 @@ def email_headers(delivery: Delivery) -> dict[str, str]:
     return unsubscribe_headers(delivery_id=delivery.pk, kind=delivery.kind)
 
 
-def unsubscribe_headers(*, delivery_id: int, kind: str) -> dict[str, str]:
+def unsubscribe_token(delivery_id: int) -> str:
+    return sign_token(PURPOSE, delivery_id)
+
+
+def unsubscribe_headers(*, delivery_id: int, kind: str, token: str | None = None) -> dict[str, str]:
     if kind != MessageKind.MARKETING:
         return {}
-    token = sign_token(PURPOSE, delivery_id)
+    token = token or sign_token(PURPOSE, delivery_id)
     links = f"<{public_url('unsubscribe', token)}>, <{_mailto(token)}>"
     return {
         "List-Unsubscribe": links,

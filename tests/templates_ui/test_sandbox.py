@@ -155,3 +155,15 @@ def test_profile_data_is_escaped_in_html():
     profile = ProfileFactory(first_name="<script>alert(1)</script>")
 
     assert "<script>" not in render("<p>{{ profile.first_name }}</p>", profile=profile)
+
+
+def test_an_mjml_include_cannot_read_files():
+    with pytest.raises(TemplateError) as raised:
+        template_save(
+            name="x", channel=Channel.EMAIL, kind="transactional",
+            content={"subject": "s", "mjml": '<mjml><mj-body><mj-include path="/etc/passwd" />'
+                     "</mj-body></mjml>"},
+        )
+
+    assert "MJML" in raised.value.errors["mjml"]
+    assert "root:" not in str(raised.value)
