@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -169,8 +170,13 @@ def delivery_message_id(delivery_id: int, channel: str = Channel.EMAIL) -> str:
     """A stable message id: a resend of the same delivery is recognisable downstream."""
     if channel != Channel.EMAIL:
         return f"itinera-delivery-{delivery_id}"
-    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "itinera.local"
-    return f"<delivery-{delivery_id}@{domain}>"
+    return f"<delivery-{delivery_id}@{_message_id_domain(settings.DEFAULT_FROM_EMAIL)}>"
+
+
+@lru_cache(maxsize=4)
+def _message_id_domain(from_email: str) -> str:
+    # Parsed once per sender, not once per message (parseaddr is slow in a 200-message batch).
+    return parseaddr(from_email)[1].rpartition("@")[2] or "itinera.local"
 
 
 def deliveries_record(outcomes: Sequence[Outcome], *, now: datetime | None = None) -> None:
