@@ -321,6 +321,18 @@ def render_template(
                    delivery_id=delivery_id, campaign=campaign)
 
 
+def render_delivery(
+    delivery: Delivery, *, campaign: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """render_template for a Delivery of a template revision (what a send batch calls).
+
+    Keys of `delivery.data` starting with "_" are bookkeeping, not render data.
+    """
+    data = {k: v for k, v in (delivery.data or {}).items() if not k.startswith("_")}
+    return render_template(revision=delivery.template_revision, profile=delivery.profile,
+                           data=data, delivery_id=delivery.pk, campaign=campaign)
+
+
 def render_preview(
     *, channel: str, kind: str, content: dict[str, Any], profile, sender=None
 ) -> dict[str, Any]:
@@ -484,7 +496,7 @@ def proof_deliveries_create(
     return Delivery.objects.bulk_create(
         Delivery(
             channel=template.channel, address=address, kind=template.kind, is_proof=True,
-            template_revision=revision, data={"proof_profile_id": profile.pk if profile else None},
+            template_revision=revision, data={"_proof_profile_id": profile.pk if profile else None},
         )
         for address in addresses
     )

@@ -5,6 +5,7 @@ import pytest
 from channels.message_templates import (
     TemplateError,
     html_to_text,
+    render_delivery,
     render_template,
     seed_list_save,
     template_latest_revision,
@@ -135,6 +136,20 @@ def test_an_sms_renders_its_body():
                               profile=ProfileFactory(first_name="Di"), data={"code": "42"})
 
     assert content == {"body": "Code for Di: 42"}
+
+
+def test_render_delivery_renders_the_delivery_with_its_data_and_links():
+    # Given a delivery of a template using request data, with bookkeeping keys in its data
+    template = email_template(text="Order {{ data.order }}{{ data._inline }}")
+    delivery = sent_delivery(template=template)
+    delivery.data = {"order": "A-1", "_inline": "secret"}
+
+    # When it is rendered for sending
+    content = render_delivery(delivery, campaign={"name": "Spring"})
+
+    # Then the data shows, bookkeeping does not, and the links are signed for this delivery
+    assert content["text"] == "Order A-1"
+    assert f"/u/{delivery.pk}." in content["headers"]["List-Unsubscribe"]
 
 
 def test_html_to_text_keeps_links_and_drops_styles():
