@@ -16,6 +16,10 @@ class TemplateForm(forms.Form):
                                    help_text="The subscription group it belongs to.")
     sender = forms.ModelChoiceField(queryset=SenderIdentity.objects.all(), required=False,
                                     help_text="Empty: the default sender.")
+    preview_profile = forms.CharField(
+        max_length=320, required=False, label="Preview for",
+        widget=forms.TextInput(attrs={"placeholder": "id, external id or email"}),
+    )
 
     def __init__(self, *args, channel: str, **kwargs):
         super().__init__(*args, **kwargs)

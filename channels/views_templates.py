@@ -50,7 +50,10 @@ def template_edit(request, pk: int):
 def _template_form(request, template, channel: str):
     initial = TemplateForm.initial_for(template) if template else {}
     form = TemplateForm(request.POST or None, channel=channel, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    preview = None
+    if request.method == "POST" and "preview" in request.POST:
+        preview = _unsaved_preview(form, channel)
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             template = mt.template_save(
@@ -63,8 +66,28 @@ def _template_form(request, template, channel: str):
             messages.success(request, f"Saved “{template.name}” (version {template.version}).")
             return redirect("template_preview", pk=template.pk)
     context = {"form": form, "template": template, "channel": channel,
-               "channel_label": Channel(channel).label}
+               "channel_label": Channel(channel).label, "preview": preview,
+               "fields": mt.CHANNEL_FIELDS[channel]}
     return render(request, "channels/template_form.html", context)
+
+
+def _unsaved_preview(form: TemplateForm, channel: str) -> dict | None:
+    """What the form's content renders to for the named profile, without saving anything."""
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    errors = mt.template_errors(channel=channel, kind=data["kind"], content=form.content())
+    if errors:
+        form.apply_errors(errors)
+        return None
+    reference = data["preview_profile"]
+    profile = preview_profile(reference=reference) if reference else None
+    try:
+        rendered = mt.render_preview(channel=channel, kind=data["kind"], content=form.content(),
+                                     profile=profile, sender=data.get("sender"))
+    except TemplateRenderError as exc:
+        return {"error": str(exc), "profile": profile}
+    return {"rendered": rendered, "profile": profile}
 
 
 @permission_required("channels.view_messagetemplate", raise_exception=True)

@@ -114,3 +114,16 @@ def test_the_list_shows_templates_and_the_nav_links_it(template_client):
 
     assert b"Newsletter" in response.content
     assert b'href="/templates/" aria-current="page">Templates' in response.content
+
+
+def test_unsaved_content_is_previewed_for_a_profile_without_saving(template_client):
+    profile = ProfileFactory(first_name="Ivy")
+
+    response = template_client.post(
+        reverse("template_create"),
+        email_form(preview="1", preview_profile=profile.email,
+                   content_subject="Yo {{ profile.first_name }}"),
+    )
+
+    assert b'<span id="rendered-subject">Yo Ivy</span>' in response.content
+    assert not MessageTemplate.objects.exists()
