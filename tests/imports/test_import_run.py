@@ -144,6 +144,23 @@ def test_ten_percent_bad_rows_are_reported_and_the_rest_imported(run_import, dec
         assert not Profile.objects.filter(external_id=f"c{index * 10:03d}").exists()
 
 
+def test_a_bad_row_is_not_half_written(run_import):
+    # given a known profile, and a row for it with good values next to one bad value
+    ProfileFactory(external_id="c1", first_name="Old", phone="", attributes={"plan": "free"})
+    content = csv_text([["external_id", "first_name", "phone", "plan", "consent"],
+                        ["c1", "New", "not a phone", "pro", "yes"]])
+
+    done = run_import(content, {"external_id": "external_id", "first_name": "first_name",
+                                "phone": "phone", "plan": "attributes.plan",
+                                "consent": "consent.email"})
+
+    # then nothing of the row was applied: not the name, the attribute, nor the consent
+    profile = Profile.objects.get(external_id="c1")
+    assert (profile.first_name, profile.attributes) == ("Old", {"plan": "free"})
+    assert not Consent.objects.exists() and not ConsentChange.objects.exists()
+    assert (done.imported_rows, done.error_rows) == (0, 1)
+
+
 def test_running_the_same_file_again_changes_nothing(run_import):
     content = csv_text([
         ["external_id", "email", "plan", "consent_email"],
