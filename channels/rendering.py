@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.html import strip_tags
 
+from channels.message_templates import render_template
 from channels.models import Channel, Delivery, MessageTemplate, TemplateRevision
 from channels.templating import CompiledTemplate, compile_template, profile_context
 
@@ -72,28 +73,24 @@ class DeliveryRenderer:
 
     def __init__(self, *, campaign: dict[str, Any] | None = None):
         self._campaign = campaign or {}
-        self._revisions: dict[int, CompiledContent] = {}
 
     def __call__(self, delivery: Delivery) -> dict[str, Any]:
         data = delivery.data or {}
         if delivery.template_revision_id:
-            compiled = self._revision(delivery.template_revision_id)
-        elif data.get(INLINE_KEY):
+            # As message_templates renders a saved template: CSS inlined, links tracked, open
+            # pixel, List-Unsubscribe for marketing; compiled once per revision (cached).
+            # (An unsaved stand-in for the revision: render_template needs its id only, and
+            # reading delivery.template_revision would cost a query per message.)
+            return render_template(
+                revision=TemplateRevision(pk=delivery.template_revision_id),
+                profile=delivery.profile if delivery.profile_id else None,
+                data=delivery_context(delivery)["data"], delivery_id=delivery.id,
+                campaign=self._campaign,
+            )
+        if data.get(INLINE_KEY):
             compiled = CompiledContent(delivery.channel, data[INLINE_KEY])
-        else:
-            raise ValueError("The delivery has neither a template nor content.")
-        return compiled.render(delivery_context(delivery, campaign=self._campaign))
-
-    def _revision(self, revision_id: int) -> CompiledContent:
-        if revision_id not in self._revisions:
-            revision = TemplateRevision.objects.select_related("template__sender").get(
-                pk=revision_id
-            )
-            template = revision.template
-            self._revisions[revision_id] = CompiledContent(
-                template.channel, revision.content, sender=template.sender
-            )
-        return self._revisions[revision_id]
+            return compiled.render(delivery_context(delivery, campaign=self._campaign))
+        raise ValueError("The delivery has neither a template nor content.")
 
 
 def delivery_context(delivery: Delivery, *, campaign: dict[str, Any] | None = None) -> dict:

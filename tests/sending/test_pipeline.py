@@ -21,6 +21,7 @@ from channels.models import (
     Suppression,
     TemplateRevision,
 )
+from channels.rendering import DeliveryRenderer
 from channels.sending import deliveries_release_due, send_claimed
 from channels.services import deliveries_claim
 from profiles.consent import ConsentUpdate, consent_set
@@ -230,3 +231,37 @@ def test_a_template_step_sends_its_templates_current_revision(outbox):
     assert message.content["subject"] == "Hi Ada"
     assert f"{step.campaign.name} for Ada" in message.content["html"]
     assert "Ada" in message.content["text"]  # generated from the HTML
+
+
+def test_a_template_batch_costs_the_same_queries_for_20_or_200_messages(outbox):
+    template = MessageTemplateFactory()
+    revision = TemplateRevision.objects.create(template=template, version=1,
+                                               content=template.content)
+    renderer = DeliveryRenderer(campaign={"id": 1, "name": "Spring"})
+
+    def queries_for(n: int) -> int:
+        step = StepFactory(template=template)
+        for _ in range(n):
+            DeliveryFactory(campaign_step=step, template_revision=revision)
+        batch = claim(step)
+        with CaptureQueriesContext(connection) as captured:
+            outcomes = send_claimed(deliveries=batch, renderer=renderer)
+        assert {o.status for o in outcomes} == {"sent"}
+        return len(captured)
+
+    queries_for(1)  # the revision is compiled (and cached) on first use
+    assert queries_for(20) == queries_for(200)
+
+
+def test_a_marketing_template_email_carries_one_click_unsubscribe_headers(outbox):
+    template = MessageTemplateFactory()
+    revision = TemplateRevision.objects.create(template=template, version=1,
+                                               content=template.content)
+    step = StepFactory(template=template)
+    DeliveryFactory(campaign_step=step, template_revision=revision)
+
+    send_claimed(deliveries=claim(step), renderer=DeliveryRenderer())
+
+    [message] = outbox["email"]
+    assert message.content["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "List-Unsubscribe" in message.content["headers"]
