@@ -8,6 +8,7 @@ because link scanners fetch every URL of a message and must not unsubscribe anyo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -68,6 +69,20 @@ def delivery_for_token(token: str) -> Delivery | None:
         .filter(pk=ids[0])
         .first()
     )
+
+
+_MAILTO_LOCAL = re.compile(r"^unsubscribe\+([^@]+)@", re.IGNORECASE)
+
+
+def unsubscribe_from_address(recipient: str) -> bool:
+    """Unsubscribe for a mail sent to the List-Unsubscribe mailto (`unsubscribe+<token>@…`),
+    for whatever receives that mailbox (an inbound-mail webhook). False for a bad token."""
+    match = _MAILTO_LOCAL.match(recipient.strip().strip("<>"))
+    delivery = delivery_for_token(match.group(1)) if match else None
+    if delivery is None:
+        return False
+    unsubscribe(delivery=delivery)
+    return True
 
 
 def _scope(delivery: Delivery) -> tuple[str | None, Topic | None]:

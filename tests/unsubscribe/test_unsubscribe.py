@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from channels.models import DeliveryEvent, DeliveryStatus, MessageKind
-from channels.unsubscribe import email_headers, unsubscribe_url
+from channels.unsubscribe import email_headers, unsubscribe_from_address, unsubscribe_url
 from profiles.consent import consent_state
 from profiles.models import ConsentChange
 from tests.factories import TopicFactory
@@ -135,3 +135,14 @@ def test_the_preference_center_shows_topics_with_their_state(client):
     response = client.get(link_path(delivery))
 
     assert b'value="news" checked' in response.content
+
+
+def test_a_mail_to_the_mailto_address_unsubscribes_and_a_forged_one_does_not():
+    delivery = sent_delivery()
+    mailto = email_headers(delivery)["List-Unsubscribe"].split("<mailto:")[1].rstrip(">")
+    forged = mailto.replace(f"+{delivery.pk}.", f"+{delivery.pk + 1}.")
+
+    assert unsubscribe_from_address(forged) is False
+    assert consent_state(profile=delivery.profile, channel="email") == "unknown"
+    assert unsubscribe_from_address(mailto.upper()) is True
+    assert consent_state(profile=delivery.profile, channel="email") == "opted_out"
