@@ -1,6 +1,6 @@
 """Rendering a delivery's content from its template revision (or a transactional request's
-inline content), for any channel. Each revision is compiled once per renderer, i.e. once per
-batch or job, and rendered per delivery.
+inline content), for any channel. A revision is compiled once per process (message_templates
+caches it by id: revisions are immutable) and rendered per delivery.
 
 The context is curated (channels.templating): `profile` (fields and attributes), `campaign`
 (id, name) and `data` (a transactional request's extra data).
@@ -8,22 +8,20 @@ The context is curated (channels.templating): `profile` (fields and attributes),
 
 from __future__ import annotations
 
-import html
-import re
 from typing import Any
 
 from django.conf import settings
-from django.utils.html import strip_tags
 
-from channels.message_templates import render_template
+from channels.message_templates import html_to_text, render_template
 from channels.models import Channel, Delivery, MessageTemplate, TemplateRevision
 from channels.templating import CompiledTemplate, compile_template, profile_context
+
+__all__ = ["CompiledContent", "DeliveryRenderer", "delivery_context", "html_to_text",
+           "template_revision_current"]
 
 # Reserved keys of Delivery.data (a transactional request's): its inline content and its
 # fingerprint (channels.messages). Everything else there is the request's `data`.
 INLINE_KEY, REQUEST_KEY = "_inline", "_request"
-_BLANK_LINES = re.compile(r"\n\s*\n+")
-_SPACES = re.compile(r"[ \t]+")
 
 
 def template_revision_current(*, template: MessageTemplate) -> TemplateRevision:
@@ -102,13 +100,3 @@ def delivery_context(delivery: Delivery, *, campaign: dict[str, Any] | None = No
                    "phone": delivery.address if delivery.channel == Channel.SMS else ""}
     data = {k: v for k, v in (delivery.data or {}).items() if k not in (INLINE_KEY, REQUEST_KEY)}
     return {"profile": profile, "campaign": campaign or {}, "data": data}
-
-
-def html_to_text(body: str) -> str:
-    """A readable plain-text alternative for clients that do not show HTML."""
-    body = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</h[1-6]>|</li>|</tr>", "\n", body)
-    body = re.sub(r'(?is)<a\s[^>]*href="([^"]+)"[^>]*>(.*?)</a>', r"\2 (\1)", body)
-    body = re.sub(r"(?is)<(style|script)[^>]*>.*?</\1>", "", body)
-    text = html.unescape(strip_tags(body))
-    text = _SPACES.sub(" ", text)
-    return _BLANK_LINES.sub("\n\n", "\n".join(line.strip() for line in text.splitlines())).strip()
