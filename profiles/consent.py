@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from profiles.models import Consent, ConsentChange, ConsentChannel, ConsentState, Profile, Topic
@@ -78,7 +79,10 @@ def consent_state(*, profile: Profile, channel: str, topic: Topic | None = None)
 def consent_allows(*, profile: Profile, channel: str, topic: Topic | None = None) -> bool:
     """May this channel (and topic) reach the profile? Opt-out of the channel beats a topic."""
     states = dict(
-        Consent.objects.filter(profile=profile, channel=channel, topic__in=[None, topic])
+        # The channel row (topic NULL) and the topic's row; `topic__in=[None, …]` would never
+        # match NULL.
+        Consent.objects.filter(Q(topic__isnull=True) | Q(topic=topic), profile=profile,
+                               channel=channel)
         .values_list("topic_id", "state")
     )
     channel_state = states.get(None, ConsentState.UNKNOWN)

@@ -54,6 +54,10 @@ def clean_profile_data(
     for key in PROFILE_FIELDS:
         if key not in data:
             continue
+        limit = Profile._meta.get_field(key).max_length
+        if data[key] is not None and len(str(data[key])) > limit:
+            errors[key] = f"At most {limit} characters."
+            continue
         value = data[key] if data[key] is not None else ""
         try:
             clean[key] = normalizers[key](value) if key in normalizers else str(value).strip()

@@ -126,3 +126,13 @@ def test_a_topic_of_another_channel_is_refused():
     with pytest.raises(ConsentError, match="belongs to the sms channel"):
         consent_set(profile=profile, update=ConsentUpdate(channel="email", state="opted_in",
                                                            topic="alerts"))
+
+
+@pytest.mark.django_db
+def test_a_value_longer_than_its_column_is_a_field_error_not_a_crash():
+    from profiles.services import ProfileDataError
+
+    with pytest.raises(ProfileDataError) as raised:
+        profile_upsert(external_id="long", data={"first_name": "x" * 151, "locale": "fr-FR"})
+
+    assert raised.value.errors == {"first_name": "At most 150 characters."}

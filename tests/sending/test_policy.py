@@ -78,10 +78,6 @@ def test_sms_without_an_opt_in_is_skipped_for_lack_of_consent():
     assert (verdict.action, verdict.reason) == (SKIP, Reason.NO_CONSENT)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "profiles.consent.consent_allows filters topic__in=[None, topic]; Django drops None from "
-    "an IN list, so the channel's own consent row is never read (reported; remove this mark "
-    "once fixed)."))
 def test_the_batch_consent_rules_agree_with_consent_allows():
     disagreements = []
     for channel, channel_state in product(["email", "sms"], [None, *ConsentState.values]):
