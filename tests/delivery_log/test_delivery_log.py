@@ -107,3 +107,22 @@ def test_the_detail_shows_the_reason_in_words_and_the_status_log(marketer_client
     body = response.content.decode()
     assert "Frequency cap reached" in body
     assert "3 in 7 days" in body
+
+
+def test_the_detail_shows_the_email_the_dev_sink_captured(marketer_client, settings, tmp_path):
+    from channels.mailsink import capture_message
+
+    settings.MAIL_CAPTURE_DIR = str(tmp_path)
+    delivery = DeliveryFactory(status=DeliveryStatus.SENT,
+                               provider_message_id="<delivery-42@itinera.example>")
+    raw = (b"Message-ID: <delivery-42@itinera.example>\r\nSubject: Spring sale\r\n"
+           b"From: shop@itinera.example\r\nTo: ann@example.com\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n\r\nHello Ann, the sale is on.\r\n")
+    capture_message(raw, directory=tmp_path, mail_from="shop@itinera.example",
+                    rcpt_tos=["ann@example.com"])
+
+    response = marketer_client.get(f"/deliveries/{delivery.pk}/")
+
+    body = response.content.decode()
+    assert "Spring sale" in body
+    assert "Hello Ann, the sale is on." in body
