@@ -30,6 +30,12 @@ MARKETER_PERMISSIONS = [
     "campaigns.view_campaign",
     "channels.view_delivery",
     "channels.view_mailexport",
+    "channels.view_messagetemplate",
+    "channels.add_messagetemplate",
+    "channels.change_messagetemplate",
+    "channels.view_snippet",
+    "channels.change_snippet",
+    "channels.change_seedlist",
 ]
 
 

@@ -251,3 +251,5 @@ QUIET_HOURS = {
     "push": (env.str("QUIET_HOURS_PUSH_START", default="22:00"),
              env.str("QUIET_HOURS_PUSH_END", default="08:00")),
 }
+# Wall-clock limit of one template render (checked inside the renderer; safe in threads).
+TEMPLATE_RENDER_SECONDS = env.float("TEMPLATE_RENDER_SECONDS", default=2.0)
