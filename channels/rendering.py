@@ -15,6 +15,7 @@ from django.conf import settings
 from channels.message_templates import html_to_text, render_template
 from channels.models import Channel, Delivery, MessageTemplate, TemplateRevision
 from channels.templating import CompiledTemplate, compile_template, profile_context
+from profiles.models import Profile
 
 __all__ = ["CompiledContent", "DeliveryRenderer", "delivery_context", "html_to_text",
            "template_revision_current"]
@@ -71,6 +72,7 @@ class DeliveryRenderer:
 
     def __init__(self, *, campaign: dict[str, Any] | None = None):
         self._campaign = campaign or {}
+        self._proof_profiles: dict[int, Profile | None] = {}
 
     def __call__(self, delivery: Delivery) -> dict[str, Any]:
         data = delivery.data or {}
@@ -79,16 +81,30 @@ class DeliveryRenderer:
             # pixel, List-Unsubscribe for marketing; compiled once per revision (cached).
             # (An unsaved stand-in for the revision: render_template needs its id only, and
             # reading delivery.template_revision would cost a query per message.)
-            return render_template(
+            content = render_template(
                 revision=TemplateRevision(pk=delivery.template_revision_id),
-                profile=delivery.profile if delivery.profile_id else None,
-                data=delivery_context(delivery)["data"], delivery_id=delivery.id,
-                campaign=self._campaign,
+                profile=self._profile(delivery), data=delivery_context(delivery)["data"],
+                delivery_id=delivery.id, campaign=self._campaign,
             )
-        if data.get(INLINE_KEY):
+        elif data.get(INLINE_KEY):
             compiled = CompiledContent(delivery.channel, data[INLINE_KEY])
-            return compiled.render(delivery_context(delivery, campaign=self._campaign))
-        raise ValueError("The delivery has neither a template nor content.")
+            content = compiled.render(delivery_context(delivery, campaign=self._campaign))
+        else:
+            raise ValueError("The delivery has neither a template nor content.")
+        if delivery.is_proof and content.get("subject"):
+            content["subject"] = f"[Proof] {content['subject']}"
+        return content
+
+    def _profile(self, delivery: Delivery) -> Profile | None:
+        if delivery.profile_id is not None:
+            return delivery.profile
+        # A proof goes to a seed address, rendered for the profile the marketer chose.
+        chosen = (delivery.data or {}).get("proof_profile_id") if delivery.is_proof else None
+        if chosen is None:
+            return None
+        if chosen not in self._proof_profiles:
+            self._proof_profiles[chosen] = Profile.objects.filter(pk=chosen).first()
+        return self._proof_profiles[chosen]
 
 
 def delivery_context(delivery: Delivery, *, campaign: dict[str, Any] | None = None) -> dict:
@@ -98,5 +114,6 @@ def delivery_context(delivery: Delivery, *, campaign: dict[str, Any] | None = No
         profile = {"attributes": {},
                    "email": delivery.address if delivery.channel == Channel.EMAIL else "",
                    "phone": delivery.address if delivery.channel == Channel.SMS else ""}
-    data = {k: v for k, v in (delivery.data or {}).items() if k not in (INLINE_KEY, REQUEST_KEY)}
+    # Keys starting with "_" are bookkeeping (INLINE_KEY, REQUEST_KEY), not render data.
+    data = {k: v for k, v in (delivery.data or {}).items() if not k.startswith("_")}
     return {"profile": profile, "campaign": campaign or {}, "data": data}

@@ -265,3 +265,22 @@ def test_a_marketing_template_email_carries_one_click_unsubscribe_headers(outbox
     [message] = outbox["email"]
     assert message.content["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "List-Unsubscribe" in message.content["headers"]
+
+
+def test_a_proof_is_sent_to_its_seed_address_rendered_for_the_chosen_profile(outbox):
+    template = MessageTemplateFactory()
+    revision = TemplateRevision.objects.create(template=template, version=1,
+                                               content=template.content)
+    ada = ProfileFactory(first_name="Ada")
+    consent_set(profile=ada, update=ConsentUpdate(channel="email", state="opted_out"))
+    proof = Delivery.objects.create(channel="email", address="seed@example.com", is_proof=True,
+                                    template_revision=revision,
+                                    data={"proof_profile_id": ada.pk})
+
+    send_claimed(deliveries=deliveries_claim(ids=[proof.pk], limit=10),
+                 renderer=DeliveryRenderer())
+
+    [message] = outbox["email"]
+    assert (message.address, message.content["subject"]) == ("seed@example.com",
+                                                             "[Proof] Hi Ada")
+    assert Delivery.objects.get(pk=proof.pk).status == DeliveryStatus.SENT
