@@ -79,7 +79,9 @@ class Event(models.Model):
         ordering = ["-occurred_at"]
         indexes = [
             models.Index(fields=["profile", "name", "occurred_at"], name="event_profile_name_time"),
-            models.Index(fields=["name", "occurred_at"], name="event_name_time"),
+            # "Who did X in the window" reads profile ids from the index alone.
+            models.Index(fields=["name", "occurred_at"], include=["profile"],
+                         name="event_name_time_profile"),
             # A profile's newest events across names (the timeline, GDPR export).
             models.Index(fields=["profile", "-occurred_at"], name="event_profile_time"),
         ]

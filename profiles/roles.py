@@ -36,6 +36,13 @@ MARKETER_PERMISSIONS = [
     "channels.view_snippet",
     "channels.change_snippet",
     "channels.change_seedlist",
+    "channels.view_placement",
+    "channels.add_placement",
+    "channels.change_placement",
+    "channels.view_offer",
+    "channels.add_offer",
+    "channels.change_offer",
+    "channels.delete_offer",
 ]
 
 
