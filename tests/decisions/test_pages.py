@@ -41,11 +41,21 @@ def test_the_list_shows_placements_and_the_nav_links_to_it(offers_client):
     assert f'href="{reverse("placement_list")}"' in page
 
 
-def test_pages_need_the_permissions(marketer_client):
+def test_pages_need_the_permissions(client):
+    from tests.factories import UserFactory
+
+    placement = PlacementFactory()
+    client.force_login(UserFactory(username="no-offers"))
+
+    assert client.get(reverse("placement_list")).status_code == 403
+    assert client.get(reverse("placement_detail", args=[placement.pk])).status_code == 403
+
+
+def test_marketers_may_manage_offers(marketer_client):
     placement = PlacementFactory()
 
-    assert marketer_client.get(reverse("placement_list")).status_code == 403
-    assert marketer_client.get(reverse("placement_detail", args=[placement.pk])).status_code == 403
+    assert marketer_client.get(reverse("placement_list")).status_code == 200
+    assert marketer_client.get(reverse("placement_detail", args=[placement.pk])).status_code == 200
 
 
 def test_a_marketer_creates_a_placement(offers_client):
