@@ -8,7 +8,8 @@ For a batch claimed by `channels.services.deliveries_claim` (status `sending`):
 2. each allowed message is rendered by `renderer(delivery) -> content dict` (the caller
    compiles its templates once per batch); a render error fails only that message
    (reason template_error);
-3. the channel's backend is opened once per batch and channel, and sends message by message;
+3. the channel's backend is opened once per batch and channel, and sends message by message
+   (no faster than settings.SEND_RATE_LIMITS allows the channel, across workers);
    a retryable provider error defers the delivery with exponential backoff
    (SEND_RETRY_BASE_SECONDS × 2^(attempt-1), or the provider's Retry-After if longer) until
    SEND_MAX_ATTEMPTS, then fails it (provider_error); a permanent one fails it at once;
@@ -35,6 +36,7 @@ from django.utils import timezone
 from channels import policy
 from channels.backends.base import DeliveryError, Outbound, ProviderError, get_backend
 from channels.models import Channel, Delivery, DeliveryEvent, DeliveryStatus, Reason
+from channels.throttle import rate_limiter
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ def _transmit(channel: str, messages: list[Outbound], attempts: dict[int, int], 
               outcomes: list[Outcome]) -> None:
     done: set[int] = set()
     throttled: ProviderError | None = None
+    limiter = rate_limiter(channel)
     try:
         try:
             backend = get_backend(channel)
@@ -120,6 +123,8 @@ def _transmit(channel: str, messages: list[Outbound], attempts: dict[int, int], 
             for message in messages:
                 if throttled is not None:
                     break
+                if limiter is not None:
+                    limiter.wait()
                 try:
                     provider_id = backend.send(message)
                 except DeliveryError as exc:

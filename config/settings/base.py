@@ -255,3 +255,12 @@ QUIET_HOURS = {
 }
 # Wall-clock limit of one template render (checked inside the renderer; safe in threads).
 TEMPLATE_RENDER_SECONDS = env.float("TEMPLATE_RENDER_SECONDS", default=2.0)
+# Per channel, most messages per second handed to the provider across all workers:
+# "sms:10,push:200"; empty = as fast as the workers go.
+SEND_RATE_LIMITS = {
+    channel.strip(): int(limit)
+    for channel, _, limit in (
+        item.partition(":") for item in env.str("SEND_RATE_LIMITS", default="").split(",")
+        if item.strip()
+    )
+}
