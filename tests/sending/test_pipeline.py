@@ -284,3 +284,32 @@ def test_a_proof_is_sent_to_its_seed_address_rendered_for_the_chosen_profile(out
     assert (message.address, message.content["subject"]) == ("seed@example.com",
                                                              "[Proof] Hi Ada")
     assert Delivery.objects.get(pk=proof.pk).status == DeliveryStatus.SENT
+
+
+def test_an_interrupted_delivery_becomes_unknown_and_is_never_sent_again(outbox, settings):
+    step = StepFactory(campaign__status=CampaignStatus.RUNNING)
+    delivery = DeliveryFactory(campaign_step=step, status=DeliveryStatus.SENDING,
+                               claimed_at=timezone.now() - timedelta(hours=1))
+
+    jobs.deliveries_fail_interrupted(older_than=timedelta(minutes=10))
+    step_send(step_id=step.pk)
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.reason) == (DeliveryStatus.UNKNOWN, Reason.INTERRUPTED)
+    assert outbox["email"] == []
+
+
+def test_the_sweep_nudges_queued_deliveries_outside_campaigns(
+    outbox, redis_conn, django_capture_on_commit_callbacks
+):
+    import django_rq
+
+    DeliveryFactory(campaign_step=None)
+
+    with django_capture_on_commit_callbacks(execute=True):  # django-rq enqueues on commit
+        jobs.sweep()
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.sweep()  # a second sweep while the job waits adds nothing
+
+    [job] = django_rq.get_queue("send").get_jobs()
+    assert job.func_name == "channels.jobs.send_deliveries"
