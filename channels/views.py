@@ -75,7 +75,7 @@ CAPTURED_HEADERS = {"from", "to", "subject", "date", "message-id"}
 def suppression_index(request):
     query, kind = request.GET.get("q", ""), request.GET.get("kind", "")
     rows = suppression_search(query=query, kind=kind if kind in AddressKind.values else "")
-    # The newest first, and no exact count over what can be a very large list.
+    # Newest first. The paginator's COUNT(*) is fine here: the list is addresses, not messages.
     page = Paginator(rows, SUPPRESSION_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "query": query, "kind": kind, "kinds": AddressKind.choices,
                "section": "suppression"}
