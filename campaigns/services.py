@@ -16,7 +16,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignStatus, Step, StepKind
 from campaigns.rendering import StepRenderer, step_content_errors, step_renderer
 from channels.backends.base import EmailContent
-from channels.models import DeliveryStatus
+from channels.models import DeliveryStatus, MessageKind
 from channels.rendering import template_revision_current
 from channels.services import deliveries_claim, deliveries_create_for_audience, send_claimed
 from profiles.selectors import segment_members
@@ -129,6 +129,7 @@ def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> int:
             channel=step.template.channel if step.template else step.channel,
             template_revision_id=revision.pk if revision else None,
             fixed_address=(step.template.content.get("url", "") if step.template else ""),
+            kind=step.template.kind if step.template else MessageKind.MARKETING,
         )
         campaign.status, campaign.launched_at = CampaignStatus.RUNNING, now
         campaign.save(update_fields=["status", "launched_at", "updated_at"])

@@ -14,7 +14,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from channels.backends.base import EmailContent
-from channels.models import Channel, Delivery, DeliveryStatus, Reason
+from channels.models import Channel, Delivery, DeliveryStatus, MessageKind, Reason
 from channels.sending import (  # noqa: F401 — the public names other code imports from here
     INTERRUPTED,
     Outcome,
@@ -77,7 +77,7 @@ def email_send_batch(
 def deliveries_create_for_audience(
     *, campaign_step_id: int, members, chunk_size: int | None = None,
     channel: str = Channel.EMAIL, template_revision_id: int | None = None,
-    fixed_address: str = "",
+    fixed_address: str = "", kind: str = MessageKind.MARKETING,
 ) -> int:
     """Materialize one delivery per member, set-based, with its first log row.
 
@@ -85,8 +85,9 @@ def deliveries_create_for_audience(
     INSERT … SELECT in profile-id ranges, so memory stays flat however large the audience.
     The address is the channel's (email, phone, the newest push token, the postal name;
     `fixed_address` for a webhook's URL). Members without one are recorded as skipped
-    (missing_address). Re-running is a no-op (unique step + profile). Returns the number of
-    deliveries created.
+    (missing_address). `kind` is the template's (a transactional template stays exempt from
+    marketing rules in a journey). Re-running is a no-op (unique step + profile). Returns the
+    number of deliveries created.
     """
     chunk = chunk_size or settings.LAUNCH_CHUNK_SIZE
     bounds = Profile.objects.aggregate(lo=models.Min("id"), hi=models.Max("id"))
@@ -99,7 +100,8 @@ def deliveries_create_for_audience(
             members.filter(id__gte=start, id__lt=start + chunk)
             .annotate(delivery_address=address).values_list("id", "delivery_address")
         )
-        created += _insert_deliveries(campaign_step_id, window, channel, template_revision_id)
+        created += _insert_deliveries(campaign_step_id, window, channel, template_revision_id,
+                                      kind)
     return created
 
 
@@ -123,7 +125,7 @@ def _address_expression(channel: str, fixed_address: str):
 
 
 def _insert_deliveries(campaign_step_id: int, window, channel: str,
-                       template_revision_id: int | None) -> int:
+                       template_revision_id: int | None, kind: str) -> int:
     select_sql, select_params = window.query.sql_with_params()
     now = timezone.now()
     missing = NO_EMAIL if channel == Channel.EMAIL else NO_ADDRESS
@@ -133,10 +135,10 @@ def _insert_deliveries(campaign_step_id: int, window, channel: str,
             WITH member(id, address) AS ({select_sql}),
             inserted AS (
                 INSERT INTO channels_delivery
-                       (profile_id, campaign_step_id, channel, address, status, reason,
+                       (profile_id, campaign_step_id, channel, kind, address, status, reason,
                         template_revision_id, provider_message_id, error, created_at,
                         updated_at)
-                SELECT id, %s, %s, address,
+                SELECT id, %s, %s, %s, address,
                        CASE WHEN address = '' THEN 'skipped' ELSE 'queued' END,
                        CASE WHEN address = '' THEN %s ELSE '' END, %s,
                        '', CASE WHEN address = '' THEN %s ELSE '' END, %s, %s
@@ -147,7 +149,7 @@ def _insert_deliveries(campaign_step_id: int, window, channel: str,
             INSERT INTO channels_deliveryevent (delivery_id, status, occurred_at, detail)
             SELECT id, status, %s, error FROM inserted
             """,  # noqa: S608 — the only interpolated text is SQL Django compiled, values are bound
-            [*select_params, campaign_step_id, channel, Reason.MISSING_ADDRESS.value,
+            [*select_params, campaign_step_id, channel, kind, Reason.MISSING_ADDRESS.value,
              template_revision_id, missing, now, now, now],
         )
         return cursor.rowcount

@@ -41,3 +41,14 @@ def test_a_push_step_addresses_the_members_newest_subscription():
                                    channel="push")
 
     assert Delivery.objects.get(profile=profile).address == "new-token"
+
+
+def test_a_transactional_templates_deliveries_are_transactional():
+    template = MessageTemplateFactory(kind="transactional")
+    step = StepFactory(template=template)
+    ProfileFactory()
+
+    deliveries_create_for_audience(campaign_step_id=step.pk, members=Profile.objects.all(),
+                                   kind=template.kind)
+
+    assert Delivery.objects.get().kind == "transactional"
