@@ -493,10 +493,15 @@ def proof_deliveries_create(
     link changes nobody's consent; the profile rendered for is noted in `data`."""
     addresses = list(seed_list.addresses)[:SEED_LIST_MAX]
     template = revision.template
+    now = timezone.now()
+    # Created already claimed (sending): this request sends them, and the sweep, which sends
+    # queued deliveries outside campaigns, must never pick them up as well. A crash mid-send
+    # leaves them to the lease, which marks them unknown — never sent twice.
     return Delivery.objects.bulk_create(
         Delivery(
             channel=template.channel, address=address, kind=template.kind, is_proof=True,
             template_revision=revision, data={"_proof_profile_id": profile.pk if profile else None},
+            status=DeliveryStatus.SENDING, claimed_at=now,
         )
         for address in addresses
     )
@@ -523,14 +528,11 @@ def proofs_send_email(*, deliveries: list[Delivery], profile=None) -> dict[str, 
         for delivery in deliveries:
             results.setdefault(delivery.pk, (DeliveryStatus.FAILED, str(exc)[:2000]))
     for delivery_id, (status, detail) in results.items():
+        claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING)
         if status == DeliveryStatus.SENT:
-            Delivery.objects.filter(pk=delivery_id).update(
-                status=status, provider_message_id=detail, sent_at=now, updated_at=now
-            )
+            claimed.update(status=status, provider_message_id=detail, sent_at=now, updated_at=now)
         else:
-            Delivery.objects.filter(pk=delivery_id).update(
-                status=status, error=detail, updated_at=now
-            )
+            claimed.update(status=status, error=detail, updated_at=now)
     DeliveryEvent.objects.bulk_create(
         DeliveryEvent(delivery_id=delivery_id, status=status, occurred_at=now,
                       detail="" if status == DeliveryStatus.SENT else detail)
