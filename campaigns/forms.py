@@ -6,6 +6,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from channels.models import MessageTemplate
 from profiles.models import Segment
 
 
@@ -16,11 +17,19 @@ class CampaignForm(forms.Form):
         queryset=Segment.objects.all(), required=False, empty_label="— choose later —",
         label="Audience segment",
     )
+    template = forms.ModelChoiceField(
+        queryset=MessageTemplate.objects.all(), required=False,
+        empty_label="— write an email below —", label="Message",
+        help_text="A saved template of any channel (email, SMS, push, direct mail, webhook), "
+                  "or an email written here.",
+    )
     subject = forms.CharField(
-        max_length=500, help_text='Liquid works here too, e.g. {{ profile.first_name }}.'
+        max_length=500, required=False,
+        help_text='Liquid works here too, e.g. {{ profile.first_name }}.',
     )
     html_body = forms.CharField(
-        label="Email body (HTML)", widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
+        label="Email body (HTML)", required=False,
+        widget=forms.Textarea(attrs={"rows": 14, "spellcheck": "false"}),
         help_text='Liquid: {{ profile.first_name | default: "there" }}, '
                   "{{ profile.attributes.plan }}, {{ campaign.name }}.",
     )

@@ -16,7 +16,8 @@ from django.utils import timezone
 from campaigns.models import Campaign, CampaignStatus, Step, StepKind
 from campaigns.rendering import StepRenderer, step_content_errors, step_renderer
 from channels.backends.base import EmailContent
-from channels.models import DeliveryStatus, MessageKind
+from channels.message_templates import render_template
+from channels.models import Channel, DeliveryStatus, MessageKind
 from channels.rendering import template_revision_current
 from channels.services import deliveries_claim, deliveries_create_for_audience, send_claimed
 from profiles.selectors import segment_members
@@ -32,10 +33,16 @@ class CampaignError(Exception):
 
 def campaign_save(
     *, campaign: Campaign | None = None, name: str, description: str = "", segment=None,
-    subject: str, html_body: str, text_body: str = "", user=None,
+    subject: str = "", html_body: str = "", text_body: str = "", template=None, user=None,
 ) -> Campaign:
-    """Create a draft campaign with its email step, or edit a draft. Templates are checked."""
-    errors = step_content_errors(subject=subject, html_body=html_body, text_body=text_body)
+    """Create a draft campaign with its message step, or edit a draft.
+
+    The message is either a saved channel template (email, SMS, push, direct mail, webhook;
+    checked when it was saved) or an email written inline here, checked now.
+    """
+    errors = {} if template is not None else step_content_errors(
+        subject=subject, html_body=html_body, text_body=text_body
+    )
     if not name.strip():
         errors["name"] = "A name is required."
     if campaign is not None and not campaign.is_editable:
@@ -50,16 +57,35 @@ def campaign_save(
         else:
             campaign.name, campaign.description, campaign.segment = name, description, segment
             campaign.save(update_fields=["name", "description", "segment", "updated_at"])
-        Step.objects.update_or_create(
-            campaign=campaign, position=1,
-            defaults={"kind": StepKind.SEND_EMAIL, "subject": subject,
-                      "html_body": html_body, "text_body": text_body},
-        )
+        Step.objects.update_or_create(campaign=campaign, position=1, defaults=_step_fields(
+            template=template, subject=subject, html_body=html_body, text_body=text_body
+        ))
     return campaign
 
 
+def _step_fields(*, template, subject: str, html_body: str, text_body: str) -> dict[str, Any]:
+    if template is not None:
+        return {"kind": StepKind.SEND_MESSAGE, "channel": template.channel, "template": template,
+                "subject": "", "html_body": "", "text_body": ""}
+    return {"kind": StepKind.SEND_EMAIL, "channel": Channel.EMAIL, "template": None,
+            "subject": subject, "html_body": html_body, "text_body": text_body}
+
+
 def campaign_preview(*, campaign: Campaign, profile) -> EmailContent:
-    return StepRenderer(campaign.steps.select_related("campaign").get(position=1)).render(profile)
+    """What the profile would receive, shown as subject, HTML and text whatever the channel."""
+    step = campaign.steps.select_related("campaign", "template").get(position=1)
+    if step.template is None:
+        return StepRenderer(step).render(profile)
+    content = render_template(
+        revision=template_revision_current(template=step.template), profile=profile,
+        campaign={"id": campaign.pk, "name": campaign.name},
+    )
+    return EmailContent(
+        subject=content.get("subject") or content.get("title") or "",
+        html=content.get("html", ""),
+        text=content.get("text") or content.get("body") or content.get("letter")
+        or str(content.get("payload", "")),
+    )
 
 
 def campaign_schedule(*, campaign: Campaign, at: datetime) -> Campaign:
@@ -183,4 +209,5 @@ def campaign_data(campaign: Campaign) -> dict[str, Any]:
         "subject": step.subject if step else "",
         "html_body": step.html_body if step else "",
         "text_body": step.text_body if step else "",
+        "template": step.template if step else None,
     }

@@ -162,3 +162,50 @@ def test_a_delivery_of_an_erased_profile_still_shows(marketer_client):
 
     assert b"erased profile" in campaign_page.content
     assert b"erased profile" in delivery_page.content
+
+
+def test_a_campaign_can_send_a_saved_sms_template(marketer_client):
+    from channels.message_templates import template_save
+
+    segment = SegmentFactory()
+    template = template_save(name="Flash sale SMS", channel="sms", kind="transactional",
+                             content={"body": "Hi {{ profile.first_name }}, 20% off today"})
+
+    response = marketer_client.post(reverse("campaign_create"), {
+        "name": "Flash", "description": "", "segment": segment.pk, "template": template.pk,
+        "subject": "", "html_body": "", "text_body": "",
+    })
+
+    step = Campaign.objects.get().steps.get()
+    assert response.status_code == 302
+    assert (step.channel, step.template) == ("sms", template)
+    detail = marketer_client.get(reverse("campaign_detail", args=[step.campaign_id]))
+    assert b"Flash sale SMS" in detail.content
+
+
+def test_without_a_template_the_inline_email_is_required(marketer_client):
+    segment = SegmentFactory()
+
+    response = marketer_client.post(reverse("campaign_create"), {
+        "name": "Empty", "description": "", "segment": segment.pk, "template": "",
+        "subject": "", "html_body": "", "text_body": "",
+    })
+
+    assert response.status_code == 200
+    assert b"A subject is required." in response.content
+    assert not Campaign.objects.exists()
+
+
+def test_preview_of_an_sms_campaign_shows_its_text(marketer_client):
+    from campaigns.services import campaign_save
+    from channels.message_templates import template_save
+
+    template = template_save(name="SMS", channel="sms", kind="transactional",
+                             content={"body": "Hi {{ profile.first_name }}!"})
+    campaign = campaign_save(name="Texting", segment=SegmentFactory(), template=template)
+    ProfileFactory(external_id="sam", first_name="Sam", attributes={"plan": "pro"})
+
+    response = marketer_client.get(reverse("campaign_preview", args=[campaign.pk]),
+                                   {"profile": "sam"})
+
+    assert "Hi Sam!" in response.content.decode()
