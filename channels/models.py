@@ -205,6 +205,9 @@ class Delivery(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign_step", "status"], name="delivery_step_status"),
+            # The claim reads a step's queued deliveries in id order, batch after batch.
+            models.Index(fields=["campaign_step", "id"], name="delivery_queued_claim",
+                         condition=models.Q(status="queued")),
             # Frequency caps: a profile's recent sends on a channel.
             models.Index(fields=["profile", "channel", "sent_at"], name="delivery_profile_sent"),
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due",
