@@ -106,9 +106,26 @@ def workers(redis_conn, tmp_path, request):
             except subprocess.TimeoutExpired:
                 kill_with_descendants(process.pid)
                 process.wait(timeout=5)
+    _forget_dead_workers(redis_conn, [name for _, name in started])
     if getattr(getattr(request.node, "report_call", None), "failed", False):
         for _, name in started:
             print(f"\n----- {name} -----\n{(tmp_path / f'{name}.log').read_text()[-4000:]}")
+
+
+def _forget_dead_workers(redis_conn, names: list[str]) -> None:
+    """A killed worker leaves its job "started" and itself registered in Redis; RQ's later
+    cleanup of that job fails in other tests' fixtures, so remove it here."""
+    for queue in WORKER_QUEUES:
+        for member in redis_conn.zrange(f"rq:wip:{queue}", 0, -1):
+            job_id = member.decode().split(":")[0]  # members are job_id:execution_id
+            redis_conn.delete(f"rq:job:{job_id}", f"rq:executions:{job_id}",
+                              f"rq:results:{job_id}", f"rq:execution:{member.decode()}")
+        redis_conn.delete(f"rq:wip:{queue}")
+        for name in names:
+            redis_conn.srem(f"rq:workers:{queue}", f"rq:worker:{name}")
+    for name in names:
+        redis_conn.srem("rq:workers", f"rq:worker:{name}")
+        redis_conn.delete(f"rq:worker:{name}", f"rq:worker:{name}:executions")
 
 
 def descendants(pid: int) -> list[int]:
