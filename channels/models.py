@@ -208,6 +208,13 @@ class Delivery(models.Model):
             # The claim reads a step's queued deliveries in id order, batch after batch.
             models.Index(fields=["campaign_step", "id"], name="delivery_queued_claim",
                          condition=models.Q(status="queued")),
+            # The delivery log's filters and the feedback webhooks' lookups.
+            models.Index(fields=["address"], name="delivery_address"),
+            models.Index(fields=["status", "id"], name="delivery_status_id"),
+            models.Index(fields=["reason", "id"], name="delivery_reason_id",
+                         condition=~models.Q(reason="")),
+            models.Index(fields=["provider_message_id"], name="delivery_provider_id",
+                         condition=~models.Q(provider_message_id="")),
             # Frequency caps: a profile's recent sends on a channel.
             models.Index(fields=["profile", "channel", "sent_at"], name="delivery_profile_sent"),
             models.Index(fields=["status", "next_attempt_at"], name="delivery_due",

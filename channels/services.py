@@ -74,6 +74,9 @@ def email_send_batch(
     return send_claimed(deliveries=deliveries, renderer=renderer)
 
 
+ANALYZE_AFTER_ROWS = 50_000
+
+
 def deliveries_create_for_audience(
     *, campaign_step_id: int, members, chunk_size: int | None = None,
     channel: str = Channel.EMAIL, template_revision_id: int | None = None,
@@ -102,6 +105,11 @@ def deliveries_create_for_audience(
         )
         created += _insert_deliveries(campaign_step_id, window, channel, template_revision_id,
                                       kind)
+    if created >= ANALYZE_AFTER_ROWS:
+        # Fresh statistics, or the planner believes the step has a handful of queued rows
+        # and the claims scan them all.
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE channels_delivery")
     return created
 
 

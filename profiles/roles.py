@@ -43,6 +43,9 @@ MARKETER_PERMISSIONS = [
     "channels.add_offer",
     "channels.change_offer",
     "channels.delete_offer",
+    "channels.view_suppression",
+    "channels.add_suppression",
+    "channels.delete_suppression",
 ]
 
 

@@ -62,11 +62,21 @@ def test_the_import_page_lists_refused_rows(staff_client):
     assert "&#x27;nope&#x27; is not a valid email address" in response.content.decode()
 
 
-def test_a_marketer_without_the_permission_cannot_add(marketer_client):
-    response = marketer_client.post("/suppressions/add/", {"kind": "email", "address": "a@b.org"})
+def test_a_user_without_the_permission_cannot_add(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(username="outsider"))
+
+    response = client.post("/suppressions/add/", {"kind": "email", "address": "a@b.org"})
 
     assert response.status_code == 403
     assert not Suppression.objects.exists()
+
+
+def test_marketers_may_add_a_suppression(marketer_client):
+    marketer_client.post("/suppressions/add/", {"kind": "email", "address": "a@b.org"})
+
+    assert Suppression.objects.filter(address="a@b.org").exists()
 
 
 @pytest.mark.parametrize("model", ["suppression", "addresshealth", "seedlist", "senderidentity",
