@@ -62,7 +62,7 @@ def test_the_import_page_lists_refused_rows(staff_client):
     assert "&#x27;nope&#x27; is not a valid email address" in response.content.decode()
 
 
-def test_a_user_without_the_permission_cannot_add(client):
+def test_a_user_without_the_permission_cannot_add(client, db):
     from tests.factories import UserFactory
 
     client.force_login(UserFactory(username="outsider"))
