@@ -124,3 +124,20 @@ def report(name: str, figure: float, unit: str, floor: float, **extra) -> None:
             "ratio": round(figure / floor, 3) if floor else None}
     line.update(extra)
     print("BENCH " + json.dumps(line))
+
+
+def wait_until_serving(process, port: int, *, path: str = "/healthz", timeout: float = 30) -> None:
+    """Return once the server on `port` answers `path`; stop it and raise if it never does."""
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            probe = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            probe.request("GET", path)
+            probe.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    process.terminate()
+    raise RuntimeError(f"the server on port {port} did not start")

@@ -32,7 +32,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness import ROOT, bench_environment, django_setup, free_port, median, report
+from harness import (
+    ROOT,
+    bench_environment,
+    django_setup,
+    free_port,
+    median,
+    report,
+    wait_until_serving,
+)
 
 NAMES = ["page_viewed", "product_viewed", "cart_added", "order_completed", "app_opened",
          "search", "review_posted", "refund_requested"]
@@ -285,17 +293,8 @@ class _Gunicorn:
              "--access-logfile", str(self.log), "--access-logformat", "%(r)s %(D)s"],
             cwd=ROOT, env=self.env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                probe = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                probe.request("GET", "/healthz")
-                probe.getresponse().read()
-                return self
-            except OSError:
-                time.sleep(0.2)
-        self.process.terminate()
-        raise RuntimeError("gunicorn did not start")
+        wait_until_serving(self.process, self.port)
+        return self
 
     def flush(self) -> None:
         time.sleep(0.5)  # the access log is written after each response is sent

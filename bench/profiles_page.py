@@ -35,7 +35,16 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
-from harness import ROOT, bench_environment, django_setup, free_port, manage, median, report
+from harness import (
+    ROOT,
+    bench_environment,
+    django_setup,
+    free_port,
+    manage,
+    median,
+    report,
+    wait_until_serving,
+)
 
 FIRST = ["Ada", "Grace", "Maria", "José", "Wei", "Fatima", "Olivia", "Liam", "Noah", "Emma",
          "Lucas", "Mia", "Hugo", "Léa", "Chloé", "Mohamed", "Yuki", "Sofia", "Mateo", "Amara",
@@ -272,17 +281,8 @@ class _gunicorn:  # noqa: N801 — a context manager that reads like a function
              "--access-logfile", str(self.log), "--access-logformat", "%(r)s %(D)s"],
             cwd=ROOT, env=self.env,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                connection.request("GET", "/healthz")
-                connection.getresponse().read()
-                return self.port
-            except OSError:
-                time.sleep(0.2)
-        self.process.terminate()
-        raise RuntimeError("gunicorn did not start")
+        wait_until_serving(self.process, self.port)
+        return self.port
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()

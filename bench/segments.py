@@ -54,6 +54,7 @@ from harness import (
     manage,
     median,
     report,
+    wait_until_serving,
     with_database,
     with_redis_db,
 )
@@ -682,7 +683,6 @@ class _gunicorn:  # noqa: N801 — a context manager that reads like a function
         self.env, self.worker_class, self.threads = env, worker_class, threads
 
     def __enter__(self) -> int:
-        import http.client
 
         self.port = free_port()
         argv = [sys.executable, "-m", "gunicorn", "config.wsgi", "--workers", "2",
@@ -694,17 +694,8 @@ class _gunicorn:  # noqa: N801 — a context manager that reads like a function
         self.static = tempfile.mkdtemp(prefix="itinera-bench-static-")
         self.process = subprocess.Popen(argv, cwd=ROOT, env={**self.env,  # noqa: S603
                                                               "STATIC_ROOT": self.static})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                conn.getresponse().read()
-                return self.port
-            except OSError:
-                time.sleep(0.2)
-        self.process.terminate()
-        raise RuntimeError("gunicorn did not start")
+        wait_until_serving(self.process, self.port)
+        return self.port
 
     def __exit__(self, *exc) -> None:
         self.process.terminate()

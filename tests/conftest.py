@@ -50,3 +50,26 @@ def marketers_group(db) -> Group:
     from profiles.roles import ensure_marketer_group
 
     return ensure_marketer_group()
+
+
+@pytest.fixture
+def client_with(db):
+    """`client_with("events:write", ...)`: an API client holding a token with these scopes
+    (the token is named "shop", which is the default source of its events)."""
+    from rest_framework.test import APIClient
+
+    from profiles.services import api_token_create
+
+    def make(*scopes: str) -> APIClient:
+        _, secret = api_token_create(name="shop", scopes=list(scopes))
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def sender(client_with):
+    """An integrator that sends events and identifies profiles."""
+    return client_with("events:write", "profiles:write")
