@@ -4,6 +4,7 @@ connection failures may pass on a later try; any other 4xx will not."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -54,6 +55,15 @@ def retry_after(value: str) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def json_object(response: net.Response) -> dict:
+    """The answer's body as a JSON object; {} when it is empty, not JSON or not an object."""
+    try:
+        answer = json.loads(response.body or b"{}")
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
 
 
 def _excerpt(body: bytes) -> str:

@@ -26,7 +26,7 @@ from django.conf import settings
 
 from channels import net
 from channels.backends.base import ChannelBackend, DeliveryError, Outbound, ProviderError
-from channels.backends.provider_http import call, raise_for_status
+from channels.backends.provider_http import call, json_object, raise_for_status
 from channels.push_subscriptions import push_subscription_remove
 from profiles.models import PushSubscription
 
@@ -131,7 +131,7 @@ class PushBackend(ChannelBackend):
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
         )
         raise_for_status(response, what="FCM", gone=_fcm_gone(response))
-        return str(_json(response.body).get("name", ""))
+        return str(json_object(response).get("name", ""))
 
 
 def _subscription_of(message: Outbound) -> tuple[str, dict]:
@@ -165,16 +165,8 @@ def _fcm_gone(response: net.Response) -> bool:
     """FCM says a token is dead with 404 and the UNREGISTERED error code."""
     if response.status == 404:
         return True
-    error = _json(response.body).get("error") or {}
+    error = json_object(response).get("error") or {}
     details = error.get("details") or [] if isinstance(error, dict) else []
     codes = {d.get("errorCode") for d in details if isinstance(d, dict)}
     return "UNREGISTERED" in codes or (isinstance(error, dict)
                                        and error.get("status") == "UNREGISTERED")
-
-
-def _json(body: bytes) -> dict:
-    try:
-        answer = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 
 from channels.backends.base import ChannelBackend, DeliveryError, Outbound
-from channels.backends.provider_http import call, raise_for_status
+from channels.backends.provider_http import call, json_object, raise_for_status
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
@@ -58,7 +58,7 @@ class HttpSmsBackend(ChannelBackend):
             },
         )
         raise_for_status(response, what="SMS provider")
-        answer = _json(response.body)
+        answer = json_object(response)
         return str(answer.get("id") or answer.get("message_id") or "")
 
 
@@ -86,12 +86,4 @@ class TwilioSmsBackend(ChannelBackend):
             },
         )
         raise_for_status(response, what="Twilio")
-        return str(_json(response.body).get("sid", ""))
-
-
-def _json(body: bytes) -> dict:
-    try:
-        answer = json.loads(body or b"{}")
-    except ValueError:
-        return {}
-    return answer if isinstance(answer, dict) else {}
+        return str(json_object(response).get("sid", ""))
