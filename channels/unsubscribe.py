@@ -26,11 +26,7 @@ PURPOSE = "unsubscribe"
 
 
 def unsubscribe_url(delivery_id: int) -> str:
-    return public_url("unsubscribe", sign_token(PURPOSE, delivery_id))
-
-
-def unsubscribe_mailto(delivery_id: int) -> str:
-    return _mailto(sign_token(PURPOSE, delivery_id))
+    return public_url("unsubscribe", unsubscribe_token(delivery_id))
 
 
 def _mailto(token: str) -> str:
@@ -52,7 +48,7 @@ def unsubscribe_token(delivery_id: int) -> str:
 def unsubscribe_headers(*, delivery_id: int, kind: str, token: str | None = None) -> dict[str, str]:
     if kind != MessageKind.MARKETING:
         return {}
-    token = token or sign_token(PURPOSE, delivery_id)
+    token = token or unsubscribe_token(delivery_id)
     links = f"<{public_url('unsubscribe', token)}>, <{_mailto(token)}>"
     return {
         "List-Unsubscribe": links,
