@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from channels.backends import webhook
 from profiles.consent import ConsentUpdate, consent_set
 from profiles.fields import FieldError, normalize_phone
 from profiles.models import ConsentChannel, ConsentState, Profile
@@ -65,8 +66,8 @@ def itinera_signature_valid(*, body: bytes, timestamp: str, header: str,
         return False
     if abs((now or time.time()) - int(timestamp)) > INBOUND_MAX_AGE_SECONDS:
         return False
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
-    return hmac.compare_digest(f"sha256={digest.hexdigest()}", header or "")
+    # The same signature our webhooks carry.
+    return webhook.signature_valid(secret, timestamp, body, header)
 
 
 def twilio_signature(*, token: str, url: str, params: dict[str, str]) -> str:
