@@ -6,12 +6,6 @@ from django.db.models import QuerySet
 
 from profiles.audiences import segment_audience
 from profiles.models import Profile, Segment
-from profiles.search import ProfileFilters, filtered_profiles
-
-
-def profile_search(*, query: str = "") -> QuerySet[Profile]:
-    """Email prefix, exact external_id or words of the name: each on an index (profiles.search)."""
-    return filtered_profiles(ProfileFilters(query=query))
 
 
 def profile_by_reference(*, reference: str, by: str = "") -> Profile:
@@ -48,18 +42,3 @@ def segment_members(*, segment: Segment) -> QuerySet[Profile]:
 def segment_count(*, segment: Segment) -> int:
     return segment_members(segment=segment).count()
 
-
-def attribute_keys(*, sample_size: int = 1000) -> list[str]:
-    """Attribute keys seen on recent profiles, for the segment form's suggestions."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT DISTINCT jsonb_object_keys(attributes)
-              FROM (SELECT attributes FROM profiles_profile ORDER BY id DESC LIMIT %s) AS recent
-             ORDER BY 1
-            """,
-            [sample_size],
-        )
-        return [row[0] for row in cursor.fetchall()]
