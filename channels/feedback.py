@@ -25,13 +25,12 @@ from django.utils.dateparse import parse_datetime
 from channels.models import (
     AddressHealth,
     AddressKind,
-    Channel,
     Delivery,
     DeliveryEvent,
     DeliveryStatus,
     Suppression,
 )
-from channels.suppression import address_key, suppress
+from channels.suppression import ADDRESS_KINDS, address_key, suppress
 from profiles.consent import ConsentUpdate, consent_set
 from profiles.fields import FieldError
 from profiles.models import ConsentState
@@ -60,7 +59,6 @@ RANK = {
     DeliveryStatus.OPENED: 4, DeliveryStatus.CLICKED: 5,
     DeliveryStatus.COMPLAINED: 6, DeliveryStatus.UNSUBSCRIBED: 6,
 }
-ADDRESS_KINDS = {Channel.EMAIL: AddressKind.EMAIL, Channel.SMS: AddressKind.PHONE}
 
 
 class FeedbackError(ValueError):

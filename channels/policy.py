@@ -38,7 +38,6 @@ from django.db import connection
 
 from channels.models import (
     AddressHealth,
-    AddressKind,
     Channel,
     Delivery,
     MessageKind,
@@ -46,6 +45,7 @@ from channels.models import (
     Suppression,
     TemplateRevision,
 )
+from channels.suppression import ADDRESS_KINDS
 from profiles.models import Consent, ConsentChannel, ConsentState
 
 SEND, SKIP, DEFER = "send", "skip", "defer"
@@ -98,7 +98,7 @@ def evaluate(deliveries: Sequence[Delivery], now: datetime) -> dict[int, Verdict
     consent = _ConsentCheck(pending)
     decide(consent)
     blocked = _blocked_addresses(pending)
-    decide(lambda d: blocked.get((_address_kind(d.channel), _address_key(d))))
+    decide(lambda d: blocked.get((ADDRESS_KINDS.get(d.channel), _address_key(d))))
     decide(_address_problem)
     caps = _CapCheck(pending, now)
     decide(caps)
@@ -177,10 +177,6 @@ def _topics(deliveries: Sequence[Delivery]) -> dict[int, int | None]:
     )
 
 
-def _address_kind(channel: str) -> str | None:
-    return {Channel.EMAIL: AddressKind.EMAIL, Channel.SMS: AddressKind.PHONE}.get(channel)
-
-
 def _address_key(delivery: Delivery) -> str:
     # Suppressions are keyed lower-cased whole for email (channels.suppression.address_key).
     address = delivery.address.strip()
@@ -191,7 +187,7 @@ def _blocked_addresses(deliveries: Sequence[Delivery]) -> dict[tuple[str, str], 
     """(kind, key) → skip verdict for every suppressed or quarantined address of the batch."""
     wanted: dict[str, set[str]] = defaultdict(set)
     for delivery in deliveries:
-        kind = _address_kind(delivery.channel)
+        kind = ADDRESS_KINDS.get(delivery.channel)
         if kind and delivery.address:
             wanted[kind].add(_address_key(delivery))
     blocked: dict[tuple[str, str], Verdict] = {}

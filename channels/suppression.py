@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from django.db.models import QuerySet
 
-from channels.models import AddressKind, Suppression
+from channels.models import AddressKind, Channel, Suppression
 from profiles.fields import FieldError, normalize_email, normalize_phone
 
 IMPORT_MAX_ROWS = 100_000
 EMAIL_COLUMNS = ("email", "e-mail", "email_address", "address")
 PHONE_COLUMNS = ("phone", "phone_number", "mobile", "msisdn")
+# The kind of address each channel's deliveries go to, for the channels that have one here.
+ADDRESS_KINDS = {Channel.EMAIL: AddressKind.EMAIL, Channel.SMS: AddressKind.PHONE}
 
 
 class SuppressionError(ValueError):
