@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from channels.models import Delivery, DeliveryEvent, DeliveryStatus, MessageKind
 from channels.tracking import public_url, read_token, sign_token
-from profiles.consent import ConsentUpdate, consent_set, consent_state
-from profiles.models import ConsentChannel, ConsentState, Topic
+from profiles.consent import ConsentUpdate, consent_set
+from profiles.models import Consent, ConsentChannel, ConsentState, Topic
 
 SOURCE = "unsubscribe"
 PURPOSE = "unsubscribe"
@@ -131,11 +131,15 @@ def preferences(*, delivery: Delivery) -> list[TopicChoice]:
     channel, _ = _scope(delivery)
     if delivery.profile is None or channel is None:
         return []
+    # The profile's topic states on the channel in one query, not one per topic.
+    states = dict(
+        Consent.objects.filter(profile=delivery.profile, channel=channel, topic__isnull=False)
+        .values_list("topic_id", "state")
+    )
     return [
         TopicChoice(
             key=topic.key, name=topic.name, description=topic.description,
-            subscribed=consent_state(profile=delivery.profile, channel=channel, topic=topic)
-            != ConsentState.OPTED_OUT,
+            subscribed=states.get(topic.pk) != ConsentState.OPTED_OUT,
         )
         for topic in Topic.objects.filter(channel=channel).order_by("name")
     ]
