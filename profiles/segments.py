@@ -9,14 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from profiles.rules.describe import describe
-from profiles.rules.schema import ATTRIBUTE_KEY, OPERATOR_LABELS, RuleError
-from profiles.rules.schema import PROFILE_FIELDS as _FIELDS
+from profiles.rules.schema import ATTRIBUTE_KEY, RuleError
 
-__all__ = ["ATTRIBUTE_KEY", "OPERATORS", "PROFILE_FIELDS", "RuleError", "compile_rules",
-           "describe_rules", "validate_rules"]
-
-PROFILE_FIELDS = {name: label for name, (label, _) in _FIELDS.items()}
-OPERATORS = {op: OPERATOR_LABELS[op] for op in ("equals", "not_equals")}
+__all__ = ["ATTRIBUTE_KEY", "RuleError", "describe_rules", "validate_rules"]
 
 
 def validate_rules(rules: Any, *, segment_id: int | None = None) -> dict[str, Any]:
@@ -24,13 +19,6 @@ def validate_rules(rules: Any, *, segment_id: int | None = None) -> dict[str, An
     from profiles.audiences import validate_audience_rules
 
     return validate_audience_rules(rules, segment_id=segment_id)
-
-
-def compile_rules(rules: Any):
-    """The profiles matching `rules` now, as a queryset (one SQL query)."""
-    from profiles.audiences import audience_queryset
-
-    return audience_queryset(rules)
 
 
 def describe_rules(rules: Any) -> str:
