@@ -16,7 +16,7 @@ from typing import Any
 
 import css_inline
 from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator, validate_email
+from django.core.validators import URLValidator
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -36,6 +36,7 @@ from channels.models import (
     TemplateRevision,
     TrackedLink,
 )
+from channels.policy import email_is_valid
 from channels.sms_encoding import sms_segments  # noqa: F401  (re-exported for the editor)
 from channels.templating import (
     CompiledTemplate,
@@ -454,7 +455,7 @@ def seed_list_save(
     elif len(cleaned) > SEED_LIST_MAX:
         errors["addresses"] = f"A seed list holds at most {SEED_LIST_MAX} addresses."
     else:
-        bad = [a for a in cleaned if not _valid_email(a)]
+        bad = [a for a in cleaned if not email_is_valid(a)]
         if bad:
             errors["addresses"] = f"Not an email address: {', '.join(bad[:5])}"
     if errors:
@@ -463,14 +464,6 @@ def seed_list_save(
     seed_list.name, seed_list.addresses = name.strip(), cleaned
     seed_list.save()
     return seed_list
-
-
-def _valid_email(address: str) -> bool:
-    try:
-        validate_email(address)
-    except ValidationError:
-        return False
-    return True
 
 
 # --- proofs ----------------------------------------------------------------------------------
