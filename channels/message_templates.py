@@ -26,7 +26,6 @@ from channels import tracking
 from channels.models import (
     Channel,
     Delivery,
-    DeliveryEvent,
     DeliveryStatus,
     MessageKind,
     MessageTemplate,
@@ -506,6 +505,7 @@ def proofs_send_email(*, deliveries: list[Delivery], profile=None) -> dict[str, 
     the [Proof] subject. Returns counts of sent and failed; an unreachable server fails all.
     """
     from channels.backends.base import DeliveryError, get_backend
+    from channels.sending import Outcome, deliveries_record
 
     now = timezone.now()
     results: dict[int, tuple[str, str]] = {}  # delivery id → (status, message id or error)
@@ -520,17 +520,12 @@ def proofs_send_email(*, deliveries: list[Delivery], profile=None) -> dict[str, 
     except DeliveryError as exc:  # the server could not be reached: nothing left
         for delivery in deliveries:
             results.setdefault(delivery.pk, (DeliveryStatus.FAILED, str(exc)[:2000]))
-    for delivery_id, (status, detail) in results.items():
-        claimed = Delivery.objects.filter(pk=delivery_id, status=DeliveryStatus.SENDING)
-        if status == DeliveryStatus.SENT:
-            claimed.update(status=status, provider_message_id=detail, sent_at=now, updated_at=now)
-        else:
-            claimed.update(status=status, error=detail, updated_at=now)
-    DeliveryEvent.objects.bulk_create(
-        DeliveryEvent(delivery_id=delivery_id, status=status, occurred_at=now,
-                      detail="" if status == DeliveryStatus.SENT else detail)
+    # Recorded as the pipeline records a batch: one UPDATE and one log insert.
+    deliveries_record([
+        Outcome(delivery_id, status, provider_message_id=detail)
+        if status == DeliveryStatus.SENT else Outcome(delivery_id, status, error=detail)
         for delivery_id, (status, detail) in results.items()
-    )
+    ], now=now)
     sent = sum(1 for status, _ in results.values() if status == DeliveryStatus.SENT)
     return {"sent": sent, "failed": len(results) - sent}
 
