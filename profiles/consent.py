@@ -85,6 +85,11 @@ def consent_allows(*, profile: Profile, channel: str, topic: Topic | None = None
                                channel=channel)
         .values_list("topic_id", "state")
     )
+    return _allows(channel, topic, states)
+
+
+def _allows(channel: str, topic: Topic | None, states: dict[int | None, str]) -> bool:
+    """consent_allows on already-read states: topic id (None for the channel's row) → state."""
     channel_state = states.get(None, ConsentState.UNKNOWN)
     if channel_state == ConsentState.OPTED_OUT:
         return False
@@ -102,14 +107,18 @@ def consent_summary(*, profile: Profile) -> list[dict]:
     rows = {(c.channel, c.topic_id): c for c in profile.consents.select_related("topic")}
     summary = []
     for channel in ConsentChannel:
-        summary.append(_summary_row(profile, channel, None, rows))
+        summary.append(_summary_row(channel, None, rows))
     for topic in Topic.objects.all():
-        summary.append(_summary_row(profile, topic.channel, topic, rows))
+        summary.append(_summary_row(topic.channel, topic, rows))
     return summary
 
 
-def _summary_row(profile, channel, topic, rows) -> dict:
+def _summary_row(channel, topic, rows) -> dict:
     row = rows.get((channel, topic.pk if topic else None))
+    states = {
+        topic_id: rows[(channel, topic_id)].state
+        for topic_id in (None, topic.pk if topic else None) if (channel, topic_id) in rows
+    }
     return {
         "channel": str(channel),
         "topic": topic.key if topic else None,
@@ -117,5 +126,5 @@ def _summary_row(profile, channel, topic, rows) -> dict:
         "state": row.state if row else ConsentState.UNKNOWN,
         "source": row.source if row else "",
         "updated_at": row.updated_at if row else None,
-        "allowed": consent_allows(profile=profile, channel=channel, topic=topic),
+        "allowed": _allows(channel, topic, states),
     }
