@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from channels.models import Delivery, DeliveryStatus
-
-
-def delivery_list(*, status: str = "", campaign_id: int | None = None, query: str = "") -> QuerySet:
-    deliveries = Delivery.objects.select_related("profile", "campaign_step__campaign")
-    if status:
-        deliveries = deliveries.filter(status=status)
-    if campaign_id:
-        deliveries = deliveries.filter(campaign_step__campaign_id=campaign_id)
-    if query:
-        deliveries = deliveries.filter(address__icontains=query.strip())
-    return deliveries
+from channels.models import DeliveryStatus
 
 
 def delivery_counts(*, deliveries: QuerySet) -> dict[str, int]:
