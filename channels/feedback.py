@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -221,14 +220,20 @@ def _address_consequences(delivery: Delivery, event: FeedbackEvent) -> None:
 
 
 def _soft_bounce(kind: str, key: str, when: datetime, note: str) -> None:
-    health, created = AddressHealth.objects.get_or_create(
-        kind=kind, address=key, defaults={"soft_bounces": 1, "last_bounce_at": when}
-    )
-    if not created:
-        AddressHealth.objects.filter(pk=health.pk).update(
-            soft_bounces=F("soft_bounces") + 1, last_bounce_at=when
+    # Count it in one statement (insert or increment), which also holds under concurrency.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO channels_addresshealth (kind, address, soft_bounces, last_bounce_at)
+            VALUES (%s, %s, 1, %s)
+            ON CONFLICT (kind, address) DO UPDATE
+               SET soft_bounces = channels_addresshealth.soft_bounces + 1,
+                   last_bounce_at = EXCLUDED.last_bounce_at
+         RETURNING soft_bounces
+            """,
+            [kind, key, when],
         )
-        health.refresh_from_db(fields=["soft_bounces"])
-    if health.soft_bounces >= settings.SOFT_BOUNCE_QUARANTINE:
+        soft_bounces = cursor.fetchone()[0]
+    if soft_bounces >= settings.SOFT_BOUNCE_QUARANTINE:
         suppress(kind=kind, address=key, cause=Suppression.Cause.SOFT_BOUNCES,
-                 note=f"{health.soft_bounces} soft bounces. {note}")
+                 note=f"{soft_bounces} soft bounces. {note}")
