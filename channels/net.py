@@ -48,11 +48,6 @@ class Response:
     def header(self, name: str, default: str = "") -> str:
         return self.headers.get(name, default)
 
-    def json(self):
-        import json
-
-        return json.loads(self.body or b"null")
-
 
 @dataclass(frozen=True)
 class AddressGuard:
