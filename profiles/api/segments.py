@@ -34,7 +34,7 @@ from rest_framework.routers import SimpleRouter
 from rest_framework.views import APIView
 
 from profiles.api.profiles import PROFILE_PATH, PROFILE_REF, AmbiguousProfile, IdCursorPagination
-from profiles.audiences import audience_queryset, validate_audience_rules
+from profiles.audiences import audience_queryset
 from profiles.lists import (
     ListError,
     references,
@@ -230,7 +230,7 @@ class SegmentViewSet(viewsets.ModelViewSet):
         payload = PreviewSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         try:
-            audience = audience_queryset(validate_audience_rules(payload.validated_data["rules"]))
+            audience = audience_queryset(payload.validated_data["rules"])
         except RuleError as exc:
             raise rule_errors(exc) from None
         sample = audience.order_by("-id").only("id", "external_id")[:SAMPLE_SIZE]
