@@ -74,21 +74,19 @@ def references(*, ids: Iterable[int] = (), external_ids: Iterable[str] = (),
 
 def static_list_add(*, segment: Segment, refs: list[Reference], source: str = "api") -> ListChange:
     """Add the profiles the references name; those already on the list stay as they were."""
-    _require_static(segment)
-    change = ListChange()
-    with transaction.atomic():
-        for start in range(0, len(refs), CHUNK):
-            _apply(segment, refs[start:start + CHUNK], change, add=True, source=source,
-                   keep_unknown=len(refs))
-    return change
+    return _change(segment, refs, add=True, source=source)
 
 
 def static_list_remove(*, segment: Segment, refs: list[Reference]) -> ListChange:
+    return _change(segment, refs, add=False, source="")
+
+
+def _change(segment: Segment, refs: list[Reference], *, add: bool, source: str) -> ListChange:
     _require_static(segment)
     change = ListChange()
     with transaction.atomic():
         for start in range(0, len(refs), CHUNK):
-            _apply(segment, refs[start:start + CHUNK], change, add=False, source="",
+            _apply(segment, refs[start:start + CHUNK], change, add=add, source=source,
                    keep_unknown=len(refs))
     return change
 
