@@ -48,11 +48,7 @@ def sweep() -> dict[str, int]:
     )
     for step_id in steps:
         enqueue_send(step_id)
-    completed = 0
-    for campaign_id in Campaign.objects.filter(status=CampaignStatus.RUNNING).values_list(
-        "id", flat=True
-    ):
-        completed += services.campaign_complete_if_done(campaign_id=campaign_id)
+    completed = services.campaigns_complete_if_done()
     return {"launched": len(due), "interrupted": interrupted, "released": released,
             "nudged": len(steps), "completed": completed}
 

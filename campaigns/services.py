@@ -11,13 +11,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus, Step, StepKind
 from campaigns.rendering import StepRenderer, step_content_errors, step_renderer
 from channels.backends.base import EmailContent
 from channels.message_templates import render_template
-from channels.models import Channel, DeliveryStatus, MessageKind
+from channels.models import Channel, Delivery, DeliveryStatus, MessageKind
 from channels.rendering import template_revision_current
 from channels.services import deliveries_claim, deliveries_create_for_audience, send_claimed
 from profiles.selectors import segment_members
@@ -184,18 +185,21 @@ def step_send(*, step_id: int, batch_size: int | None = None) -> int:
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
     """Running → completed once no delivery of the campaign is queued, deferred (quiet
     hours, a retry) or being sent."""
-    pending = Step.objects.filter(
-        campaign_id=campaign_id,
-        deliveries__status__in=[DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED,
-                                DeliveryStatus.SENDING],
-    ).exists()
-    if pending:
-        return False
+    return bool(campaigns_complete_if_done(campaign_id=campaign_id))
+
+
+def campaigns_complete_if_done(*, campaign_id: int | None = None) -> int:
+    """campaign_complete_if_done for every running campaign (or the one), in one UPDATE."""
+    pending = Delivery.objects.filter(
+        campaign_step__campaign=OuterRef("pk"),
+        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING],
+    )
+    running = Campaign.objects.filter(status=CampaignStatus.RUNNING)
+    if campaign_id is not None:
+        running = running.filter(pk=campaign_id)
     now = timezone.now()
-    return bool(
-        Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING).update(
-            status=CampaignStatus.COMPLETED, completed_at=now, updated_at=now
-        )
+    return running.filter(~Exists(pending)).update(
+        status=CampaignStatus.COMPLETED, completed_at=now, updated_at=now
     )
 
 
