@@ -46,7 +46,8 @@ from channels.models import (
     TemplateRevision,
 )
 from channels.suppression import ADDRESS_KINDS
-from profiles.models import Consent, ConsentChannel, ConsentState
+from profiles.consent import ALLOWED, OPTED_OUT, consent_decision
+from profiles.models import Consent, ConsentChannel
 
 SEND, SKIP, DEFER = "send", "skip", "defer"
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -154,17 +155,11 @@ def consent_verdict(*, channel: str, channel_state: str | None, topic_state: str
     """The consent_allows rules on already-read states (None = no row = unknown): an opt-out
     of the channel beats a topic; a topic's explicit state beats the channel's; otherwise
     the channel's opt-in, else its regime (settings.CONSENT_REGIMES)."""
-    channel_state = channel_state or ConsentState.UNKNOWN
-    topic_state = topic_state or ConsentState.UNKNOWN
-    if channel_state == ConsentState.OPTED_OUT:
-        return skip(Reason.UNSUBSCRIBED)
-    if has_topic and topic_state != ConsentState.UNKNOWN:
-        return None if topic_state == ConsentState.OPTED_IN else skip(Reason.UNSUBSCRIBED)
-    if channel_state == ConsentState.OPTED_IN:
+    decision = consent_decision(channel=channel, channel_state=channel_state,
+                                topic_state=topic_state, has_topic=has_topic)
+    if decision == ALLOWED:
         return None
-    if settings.CONSENT_REGIMES.get(channel, "opt_in") == "opt_out":
-        return None
-    return skip(Reason.NO_CONSENT)
+    return skip(Reason.UNSUBSCRIBED if decision == OPTED_OUT else Reason.NO_CONSENT)
 
 
 def _topics(deliveries: Sequence[Delivery]) -> dict[int, int | None]:

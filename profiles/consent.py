@@ -88,18 +88,34 @@ def consent_allows(*, profile: Profile, channel: str, topic: Topic | None = None
     return _allows(channel, topic, states)
 
 
+ALLOWED, OPTED_OUT, NO_CONSENT = "allowed", "opted_out", "no_consent"
+
+
+def consent_decision(*, channel: str, channel_state: str | None, topic_state: str | None,
+                     has_topic: bool) -> str:
+    """The consent rules on already-read states (None = no row = unknown): an opt-out of the
+    channel beats a topic; a topic's explicit state beats the channel's; otherwise the
+    channel's opt-in, else its regime. ALLOWED, OPTED_OUT (someone said no) or NO_CONSENT."""
+    channel_state = channel_state or ConsentState.UNKNOWN
+    topic_state = topic_state or ConsentState.UNKNOWN
+    if channel_state == ConsentState.OPTED_OUT:
+        return OPTED_OUT
+    if has_topic and topic_state != ConsentState.UNKNOWN:
+        return ALLOWED if topic_state == ConsentState.OPTED_IN else OPTED_OUT
+    if channel_state == ConsentState.OPTED_IN:
+        return ALLOWED
+    if settings.CONSENT_REGIMES.get(channel, "opt_in") == "opt_out":
+        return ALLOWED
+    return NO_CONSENT
+
+
 def _allows(channel: str, topic: Topic | None, states: dict[int | None, str]) -> bool:
     """consent_allows on already-read states: topic id (None for the channel's row) → state."""
-    channel_state = states.get(None, ConsentState.UNKNOWN)
-    if channel_state == ConsentState.OPTED_OUT:
-        return False
-    if topic is not None:
-        topic_state = states.get(topic.pk, ConsentState.UNKNOWN)
-        if topic_state != ConsentState.UNKNOWN:
-            return topic_state == ConsentState.OPTED_IN
-    if channel_state == ConsentState.OPTED_IN:
-        return True
-    return settings.CONSENT_REGIMES.get(channel, "opt_in") == "opt_out"
+    return consent_decision(
+        channel=channel, channel_state=states.get(None),
+        topic_state=states.get(topic.pk) if topic is not None else None,
+        has_topic=topic is not None,
+    ) == ALLOWED
 
 
 def consent_summary(*, profile: Profile) -> list[dict]:
