@@ -162,6 +162,11 @@ class Delivery(models.Model):
     campaign_step = models.ForeignKey(
         "campaigns.Step", null=True, blank=True, on_delete=models.CASCADE, related_name="deliveries"
     )
+    # The journey walk that sent it (campaigns.Enrollment, named by label like the step).
+    enrollment = models.ForeignKey(
+        "campaigns.Enrollment", null=True, blank=True, on_delete=models.CASCADE,
+        related_name="deliveries",
+    )
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
     address = models.CharField(max_length=320, blank=True)
     status = models.CharField(
@@ -198,9 +203,9 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         ordering = ["-id"]
         constraints = [
-            # A retried launch is a no-op: one delivery per profile per campaign step.
+            # A retried batch is a no-op: one delivery per enrollment per campaign step.
             models.UniqueConstraint(
-                fields=["campaign_step", "profile"], name="delivery_unique_step_profile"
+                fields=["enrollment", "campaign_step"], name="delivery_unique_enrollment_step"
             )
         ]
         indexes = [

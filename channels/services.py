@@ -151,7 +151,7 @@ def _insert_deliveries(campaign_step_id: int, window, channel: str,
                        CASE WHEN address = '' THEN %s ELSE '' END, %s,
                        '', CASE WHEN address = '' THEN %s ELSE '' END, %s, %s
                   FROM member
-                ON CONFLICT (campaign_step_id, profile_id) DO NOTHING
+                ON CONFLICT DO NOTHING
                 RETURNING id, status, error
             )
             INSERT INTO channels_deliveryevent (delivery_id, status, occurred_at, detail)
