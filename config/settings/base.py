@@ -152,6 +152,9 @@ SEND_PARALLELISM = env.int("SEND_PARALLELISM", default=4)
 LAUNCH_CHUNK_SIZE = env.int("LAUNCH_CHUNK_SIZE", default=50_000)
 # A delivery left in "sending" longer than this belongs to a worker that died mid-batch.
 SEND_LEASE_SECONDS = env.int("SEND_LEASE_SECONDS", default=600)
+# Journey limits, checked when a campaign is published.
+JOURNEY_MAX_STEPS = env.int("JOURNEY_MAX_STEPS", default=50)
+JOURNEY_MAX_WAIT_DAYS = env.int("JOURNEY_MAX_WAIT_DAYS", default=90)
 # Where the local SMTP sink of `make run` writes what it captures (shown in the UI).
 MAIL_CAPTURE_DIR = env.str("MAIL_CAPTURE_DIR", default="") or None
 # Liquid limits for marketer-written templates (they are untrusted code).
