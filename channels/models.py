@@ -385,3 +385,44 @@ class TrackedLink(models.Model):
 
     def __str__(self) -> str:
         return self.url
+
+
+class DeliveryRollup(models.Model):
+    """Hourly counters of the delivery status log, so reports never aggregate raw logs.
+
+    Maintained by a statement-level trigger on channels_deliveryevent (migration 0008,
+    SQL in channels.rollups): every insert path, set-based or row by row, adds its rows
+    here in the same transaction. Proof sends are not counted. `count` is log rows;
+    `firsts` is deliveries reaching that status for the first time (unique opens and
+    clicks: a delivery clicking three links is three clicks and one first click).
+    `reason` is the delivery's reason for skipped/failed/unknown, else "".
+    `domain` is the sending domain of the template's sender ("" = the default sender).
+    Rebuilt from the log by `manage.py rebuild_rollups`.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    hour = models.DateTimeField()
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    step = models.ForeignKey(
+        "campaigns.Step", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    reason = models.CharField(max_length=32, blank=True, db_default="")
+    domain = models.CharField(max_length=255, blank=True, db_default="")
+    count = models.BigIntegerField(default=0, db_default=0)
+    firsts = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hour", "campaign", "step", "channel", "status", "reason", "domain"],
+                name="rollup_unique_bucket", nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["campaign", "hour"], name="rollup_campaign_hour")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%d %H}h {self.channel} {self.status}: {self.count}"
