@@ -396,7 +396,8 @@ class DeliveryRollup(models.Model):
     `firsts` is deliveries reaching that status for the first time (unique opens and
     clicks: a delivery clicking three links is three clicks and one first click).
     `reason` is the delivery's reason for skipped/failed/unknown, else "".
-    `domain` is the sending domain of the template's sender ("" = the default sender).
+    `domain` is the sending domain of the template's sender ("" = the default sender);
+    `url` the link of a click.
     Rebuilt from the log by `manage.py rebuild_rollups`.
     """
 
@@ -412,13 +413,17 @@ class DeliveryRollup(models.Model):
     status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
     reason = models.CharField(max_length=32, blank=True, db_default="")
     domain = models.CharField(max_length=255, blank=True, db_default="")
+    # The link of a click (its stored URL, the log's detail; first 1,000 characters, so the
+    # unique index entry stays under its size limit), for per-link counts.
+    url = models.CharField(max_length=1000, blank=True, db_default="")
     count = models.BigIntegerField(default=0, db_default=0)
     firsts = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["hour", "campaign", "step", "channel", "status", "reason", "domain"],
+                fields=["hour", "campaign", "step", "channel", "status", "reason", "domain",
+                        "url"],
                 name="rollup_unique_bucket", nulls_distinct=False,
             )
         ]

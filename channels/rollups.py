@@ -34,7 +34,8 @@ _IN_REASON = ", ".join(f"'{s}'" for s in WITH_REASON)
 _BUCKET = f"""
     date_trunc('hour', n.occurred_at, 'UTC'), s.campaign_id, d.campaign_step_id, d.channel,
     n.status, CASE WHEN n.status IN ({_IN_REASON}) THEN d.reason ELSE '' END,
-    COALESCE(lower(split_part(si.from_email, '@', 2)), '')
+    COALESCE(lower(split_part(si.from_email, '@', 2)), ''),
+    CASE WHEN n.status = 'clicked' THEN left(n.detail, 1000) ELSE '' END
 """
 _JOINS = """
     JOIN channels_delivery d ON d.id = n.delivery_id
@@ -43,9 +44,9 @@ _JOINS = """
     LEFT JOIN channels_messagetemplate t ON t.id = tr.template_id
     LEFT JOIN channels_senderidentity si ON si.id = t.sender_id
 """
-_COLUMNS = "hour, campaign_id, step_id, channel, status, reason, domain, count, firsts"
+_COLUMNS = "hour, campaign_id, step_id, channel, status, reason, domain, url, count, firsts"
 _UPSERT = """
-    ON CONFLICT (hour, campaign_id, step_id, channel, status, reason, domain) DO UPDATE
+    ON CONFLICT (hour, campaign_id, step_id, channel, status, reason, domain, url) DO UPDATE
        SET count = r.count + EXCLUDED.count, firsts = r.firsts + EXCLUDED.firsts
 """
 
@@ -62,8 +63,8 @@ BEGIN
                       AND e.id < n.id))
       FROM new_events n {_JOINS}
      WHERE NOT d.is_proof
-     GROUP BY 1, 2, 3, 4, 5, 6, 7
-     ORDER BY 1, 2, 3, 4, 5, 6, 7
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+     ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
     {_UPSERT};
     RETURN NULL;
 END
@@ -87,7 +88,7 @@ _RAW_SELECT = f"""
                    AS is_first
               FROM channels_deliveryevent ev) n {_JOINS}
      WHERE NOT d.is_proof
-     GROUP BY 1, 2, 3, 4, 5, 6, 7
+     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
 """  # noqa: S608 — constants only, no input
 # Into an emptied table: the GROUP BY already makes each bucket one row.
 _REBUILD_SQL = f"INSERT INTO channels_deliveryrollup ({_COLUMNS}) {_RAW_SELECT}"
@@ -108,13 +109,13 @@ def rollups_rebuild() -> int:
 
 def rollups_raw_counts() -> dict[tuple, tuple[int, int]]:
     """The buckets computed straight from the log without writing (for checks and tests):
-    {(hour, campaign_id, step_id, channel, status, reason, domain): (count, firsts)}."""
+    {(hour, campaign_id, step_id, channel, status, reason, domain, url): (count, firsts)}."""
     with connection.cursor() as cursor:
         cursor.execute(_RAW_SELECT)
-        return {tuple(row[:7]): (row[7], row[8]) for row in cursor.fetchall()}
+        return {tuple(row[:8]): (row[8], row[9]) for row in cursor.fetchall()}
 
 
 def rollups_stored() -> dict[tuple, tuple[int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {_COLUMNS} FROM channels_deliveryrollup WHERE count > 0")  # noqa: S608
-        return {tuple(row[:7]): (row[7], row[8]) for row in cursor.fetchall()}
+        return {tuple(row[:8]): (row[8], row[9]) for row in cursor.fetchall()}

@@ -28,6 +28,9 @@ def test_rollups_equal_the_raw_log_after_a_send_tracking_and_feedback(outbox):
     assert rollup_total(mix.step, "opened", "firsts") == 4
     assert rollup_total(mix.step, "clicked") == 4
     assert rollup_total(mix.step, "clicked", "firsts") == 2
+    clicks = DeliveryRollup.objects.filter(step=mix.step, status="clicked")
+    urls = clicks.values_list("url", flat=True)
+    assert sorted(set(urls)) == ["https://a.example/x", "https://b.example/y"]
     assert rollup_total(mix.step, "sent") == 6
     skipped = DeliveryRollup.objects.filter(step=mix.step, status="skipped")
     assert sorted(skipped.values_list("reason", flat=True)) == ["missing_address", "unsubscribed"]
