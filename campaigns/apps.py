@@ -10,6 +10,10 @@ class CampaignsConfig(AppConfig):
 
         post_migrate.connect(_ensure_roles, sender=self)
 
+        from campaigns import send_health
+
+        send_health.register()  # pause a running campaign past the provider-error threshold
+
 
 def _ensure_roles(**kwargs) -> None:
     # Runs after campaigns (the last app) has its permissions, so every page permission exists.

@@ -13,7 +13,9 @@ For a batch claimed by `channels.services.deliveries_claim` (status `sending`):
    a retryable provider error defers the delivery with exponential backoff
    (SEND_RETRY_BASE_SECONDS × 2^(attempt-1), or the provider's Retry-After if longer) until
    SEND_MAX_ATTEMPTS, then fails it (provider_error); a permanent one fails it at once;
-4. every outcome is recorded in one UPDATE … FROM unnest plus one DeliveryEvent insert.
+4. every outcome is recorded in one UPDATE … FROM unnest plus one DeliveryEvent insert;
+5. the after-batch hooks (channels.hooks) see the recorded outcomes, e.g. campaigns pausing a
+   campaign whose provider keeps failing.
 
 A delivery left in `sending` by a worker that died becomes `unknown` (reason interrupted):
 the message may or may not have left, so it is listed for an operator and never resent.
@@ -33,7 +35,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from channels import policy
+from channels import hooks, policy
 from channels.backends.base import DeliveryError, Outbound, ProviderError, get_backend
 from channels.models import Channel, Delivery, DeliveryEvent, DeliveryStatus, Reason
 from channels.throttle import rate_limiter
@@ -94,6 +96,8 @@ def send_claimed(
         # Whatever happened, what is known is recorded; the rest stays `sending` and the
         # sweep marks it unknown (never resent blindly).
         deliveries_record(outcomes, now=now)
+    step_of = {d.id: d.campaign_step_id for d in deliveries if d.campaign_step_id is not None}
+    hooks.after_batch(hooks.SentBatch(outcomes=outcomes, step_of=step_of))
     return outcomes
 
 

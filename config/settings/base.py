@@ -239,6 +239,15 @@ MAIL_EXPORT_DIR = "mail-exports"
 # up to SEND_MAX_ATTEMPTS attempts in all; then the delivery fails (provider_error).
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)
 SEND_RETRY_BASE_SECONDS = env.int("SEND_RETRY_BASE_SECONDS", default=60)
+# A running campaign pauses itself when, among its deliveries that reached the provider in
+# the last SEND_PAUSE_WINDOW_SECONDS, at least SEND_PAUSE_MIN_ATTEMPTS were tried and this
+# share of them failed with a provider error (campaigns/send_health.py); 0 turns it off.
+SEND_PAUSE_ERROR_RATE = env.float("SEND_PAUSE_ERROR_RATE", default=0.2)
+SEND_PAUSE_MIN_ATTEMPTS = env.int("SEND_PAUSE_MIN_ATTEMPTS", default=50)
+SEND_PAUSE_WINDOW_SECONDS = env.int("SEND_PAUSE_WINDOW_SECONDS", default=900)
+# Deliveries (and their status logs) older than this many days are deleted by a daily job,
+# except those still queued, deferred or sending; 0 keeps them forever.
+DELIVERY_RETENTION_DAYS = env.int("DELIVERY_RETENTION_DAYS", default=400)
 # Per channel, at most N marketing messages sent over the last D days (counted in the
 # profile's time zone): "email:3/7,sms:2/7"; an empty value turns caps off.
 FREQUENCY_CAPS = {
