@@ -10,6 +10,7 @@ from rq.job import Job, JobStatus
 
 from channels.models import Delivery, DeliveryStatus
 from channels.rendering import DeliveryRenderer
+from channels.retention import deliveries_purge
 from channels.services import deliveries_claim, send_claimed
 
 
@@ -21,6 +22,11 @@ def send_deliveries(delivery_ids: list[int] | None = None) -> int:
         send_claimed(deliveries=batch, renderer=renderer)
         sent += len(batch)
     return sent
+
+
+def purge_expired_deliveries() -> int:
+    """Daily (config/cron.py): delete deliveries past DELIVERY_RETENTION_DAYS."""
+    return deliveries_purge()
 
 
 def enqueue_send_deliveries(delivery_ids: list[int]) -> None:

@@ -3,6 +3,7 @@
 from rq import cron
 
 from campaigns.jobs import sweep
+from channels.jobs import purge_expired_deliveries
 from profiles.import_jobs import sweep_imports
 from profiles.jobs import maintain_event_partitions
 from profiles.segment_jobs import snapshot_segment_counts
@@ -16,3 +17,5 @@ cron.register(maintain_event_partitions, queue_name="sweep", cron="15 3 * * *", 
 cron.register(snapshot_segment_counts, queue_name="sweep", cron="30 2 * * *", job_timeout=3600)
 # Every 60 s: re-queue imports whose job Redis lost, fail those whose worker died.
 cron.register(sweep_imports, queue_name="sweep", interval=60, job_timeout=300)
+# Daily at 03:45 UTC: delete deliveries (and their status logs) past DELIVERY_RETENTION_DAYS.
+cron.register(purge_expired_deliveries, queue_name="sweep", cron="45 3 * * *", job_timeout=3600)
