@@ -159,10 +159,6 @@ def stable_fraction(campaign_id: int, profile_id: int, salt: str = "") -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:15], 16) / 16**15
 
 
-def in_control_group(campaign_id: int, profile_id: int, holdout_percent: float) -> bool:
-    return stable_fraction(campaign_id, profile_id, "holdout") * 100 < holdout_percent
-
-
 def advance(
     graph: Graph, state: EnrollmentState, facts: ProfileFacts, now: datetime,
     *, rules: CampaignRules,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 
 from campaigns.engine import CampaignRules, ProfileFacts
@@ -49,7 +50,7 @@ def profile_facts(
     resolver = segment_tree_resolver()
     nodes = list(_conditions(rule_trees(graph, rules), resolver))
     since = min((e.entered_at for e in enrollments), default=now)
-    events = _events(ids, _event_bounds(nodes, graph, rules, since, now))
+    events = _events(ids, _event_bounds(nodes, graph, rules, since, now), now)
     consents = _consents(ids) if _uses(nodes, "consent") else {}
     lists = _lists(ids) if _uses(nodes, "list") else {}
     registered = _registered(ids, nodes, now)
@@ -133,15 +134,18 @@ def _event_bounds(nodes: list[dict], graph: Graph, rules: CampaignRules, since: 
     return bounds
 
 
-def _events(ids: list[int], bounds: Bounds) -> dict[int, list]:
+def _events(ids: list[int], bounds: Bounds, now: datetime) -> dict[int, list]:
     if not bounds:
         return {}
-    # One query; each name bounded on occurred_at when it can be (partition pruning).
-    unbounded = [name for name, low in bounds.items() if low is None]
-    where = Q(name__in=unbounded) if unbounded else Q(pk__in=[])
+    # One query, every name bounded on occurred_at (partition pruning): "ever" reaches back
+    # to the retention horizon, past which events are refused and their partitions dropped.
+    horizon = now - timedelta(days=settings.EVENT_RETENTION_DAYS)
+    lows: dict[datetime, list[str]] = defaultdict(list)
     for name, low in bounds.items():
-        if low is not None:
-            where |= Q(name=name, occurred_at__gte=low)
+        lows[horizon if low is None else max(low, horizon)].append(name)
+    where = Q()
+    for low, names in lows.items():
+        where |= Q(name__in=names, occurred_at__gte=low)
     found: dict[int, list] = defaultdict(list)
     rows = Event.objects.filter(where, profile_id__in=ids).order_by("occurred_at", "id")
     for pid, name, occurred_at, properties in rows.values_list(

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from campaigns.engine import Fail, Visit, in_control_group, stable_fraction
+from campaigns.engine import Fail, Visit, stable_fraction
 from tests.journey_engine.helpers import graph, run, state
 
 
@@ -67,9 +67,3 @@ def test_stable_fraction_is_sha256_of_campaign_and_profile():
     digest = hashlib.sha256(b"3:42:x").hexdigest()
     assert stable_fraction(3, 42, "x") == int(digest[:15], 16) / 16**15
     assert 0 <= stable_fraction(3, 42) < 1
-
-
-def test_control_group_share():
-    inside = sum(in_control_group(5, pid, 10) for pid in range(10_000))
-    assert 800 <= inside <= 1200
-    assert not any(in_control_group(5, pid, 0) for pid in range(1000))

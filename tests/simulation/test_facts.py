@@ -164,3 +164,19 @@ def test_registered_engagement_condition_is_loaded_in_bulk():
 
     assert matches(tree, facts[profile.pk].rules, now)
     assert not matches(tree, facts[profile.pk].rules, now + timedelta(days=4))
+
+
+def test_ever_conditions_reach_back_to_the_retention_horizon(settings):
+    # Given a rule without a window ("ever"), and events 100 and 400 days old
+    settings.EVENT_RETENTION_DAYS = 395
+    now = timezone.now()
+    profile = ProfileFactory()
+    EventFactory(profile=profile, name="purchase", occurred_at=now - timedelta(days=100))
+    EventFactory(profile=profile, name="purchase", occurred_at=now - timedelta(days=400))
+    ever = {"all": [{"type": "event", "name": "purchase", "op": "at_least", "count": 1}]}
+    graph = _graph({"key": "s1", "kind": "condition", "config": {"rules": ever},
+                    "exits": {"yes": None, "no": None}})
+
+    facts = profile_facts([profile.pk], graph, CampaignRules(campaign_id=1), now)
+
+    assert [at for _, at, _ in facts[profile.pk].rules.events] == [now - timedelta(days=100)]
