@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from campaigns.errors import CampaignError  # noqa: F401 — raised by and imported from here
 from campaigns.models import Campaign, CampaignStatus, Step, StepKind
 from campaigns.rendering import StepRenderer, step_content_errors, step_renderer
 from channels.backends.base import EmailContent
@@ -22,14 +23,6 @@ from channels.models import Channel, Delivery, DeliveryStatus, MessageKind
 from channels.rendering import template_revision_current
 from channels.services import deliveries_claim, deliveries_create_for_audience, send_claimed
 from profiles.selectors import segment_members
-
-
-class CampaignError(Exception):
-    """A request the campaign's state or content does not allow; `errors` maps fields."""
-
-    def __init__(self, errors: dict[str, str] | str):
-        self.errors = errors if isinstance(errors, dict) else {"__all__": errors}
-        super().__init__("; ".join(self.errors.values()))
 
 
 def campaign_save(
