@@ -24,7 +24,7 @@ from django.utils import timezone
 from campaigns import engine
 from campaigns.graph import Graph, StepSpec, graph_from_version
 from campaigns.journeys.entry import audience_members
-from campaigns.journeys.facts import profile_facts
+from campaigns.journeys.facts import profile_facts, rules_ready
 from campaigns.journeys.holdout import in_control_group
 from campaigns.journeys.walk import campaign_rules
 from campaigns.models import Campaign, CampaignVersion, EntryKind
@@ -167,8 +167,8 @@ class _Run:
     """One simulation: walks batches of profiles, then asks the policy about their messages."""
 
     def __init__(self, campaign: Campaign, graph: Graph, now: datetime):
-        self.campaign, self.graph, self.now = campaign, graph, now
-        self.rules = campaign_rules(campaign)
+        self.graph, self.rules = rules_ready(graph, campaign_rules(campaign))
+        self.campaign, self.now = campaign, now
         self.messages = {key: _MessageSpec.of(step) for key, step in graph.steps.items()
                          if step.kind in engine.SEND_KINDS}
         self.tally = _Tally(graph)

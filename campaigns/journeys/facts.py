@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,11 +26,11 @@ from campaigns.engine import CampaignRules, ProfileFacts
 from campaigns.graph import Graph
 from channels.engagement import ACTIONS, Engagement
 from channels.models import DeliveryEvent
-from profiles.audiences import segment_tree_resolver
+from profiles.audiences import rules_catalog, segment_tree_resolver
 from profiles.models import Consent, Event, Profile, SegmentMember
 from profiles.rules import dates
 from profiles.rules.matcher import Facts
-from profiles.rules.schema import PROFILE_FIELDS, walk
+from profiles.rules.schema import PROFILE_FIELDS, RuleError, validate, walk
 
 # The journey's own events (wait until, exit, goal) are read since entry; None = unbounded.
 Bounds = dict[str, datetime | None]
@@ -80,6 +81,28 @@ def rule_trees(graph: Graph, rules: CampaignRules) -> list[dict]:
     if rules.exit_rules:
         trees.append(rules.exit_rules)
     return trees
+
+
+def rules_ready(graph: Graph, rules: CampaignRules) -> tuple[Graph, CampaignRules]:
+    """The graph and campaign rules with every rules tree validated, i.e. normalized as the
+    matcher expects (attribute value types from the schema, the legacy form upgraded). The
+    designer stores trees as typed; a tree that no longer validates is left as it is, and
+    the engine fails the step that reads it with the reason."""
+    catalog = rules_catalog()
+
+    def ready(tree: dict) -> dict:
+        try:
+            return validate(tree, catalog)
+        except RuleError:
+            return tree
+
+    steps = {
+        key: replace(step, config={**step.config, "rules": ready(step.config["rules"])})
+        if step.kind == "condition" and isinstance(step.config.get("rules"), dict) else step
+        for key, step in graph.steps.items()
+    }
+    exit_rules = ready(rules.exit_rules) if rules.exit_rules else rules.exit_rules
+    return replace(graph, steps=steps), replace(rules, exit_rules=exit_rules)
 
 
 def _profiles(profiles: Iterable[Profile | int]) -> dict[int, Profile]:

@@ -7,14 +7,20 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from campaigns.engine import CampaignRules
+from campaigns.engine import CampaignRules, EnrollmentState, Fail, advance
 from campaigns.graph import graph_from_json
-from campaigns.journeys.facts import profile_facts
+from campaigns.journeys.facts import profile_facts, rules_ready
 from campaigns.models import CampaignVersion, Enrollment, Step
 from channels.models import DeliveryEvent
 from profiles.models import Consent, Segment, SegmentMember
 from profiles.rules.matcher import matches
-from tests.factories import CampaignFactory, DeliveryFactory, EventFactory, ProfileFactory
+from tests.factories import (
+    AttributeDefinitionFactory,
+    CampaignFactory,
+    DeliveryFactory,
+    EventFactory,
+    ProfileFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -180,3 +186,25 @@ def test_ever_conditions_reach_back_to_the_retention_horizon(settings):
     facts = profile_facts([profile.pk], graph, CampaignRules(campaign_id=1), now)
 
     assert [at for _, at, _ in facts[profile.pk].rules.events] == [now - timedelta(days=100)]
+
+
+def test_rules_ready_normalizes_trees_as_typed_in_the_designer():
+    # Given a declared attribute used without its value type, and the legacy field form
+    AttributeDefinitionFactory(key="plan", type="string")
+    now = timezone.now()
+    profile = ProfileFactory(attributes={"plan": "pro"})
+    typed = {"all": [{"type": "attribute", "key": "plan", "op": "equals", "value": "pro"}]}
+    legacy = {"all": [{"field": "attributes.plan", "op": "equals", "value": "free"}]}
+    graph = _graph({"key": "s1", "kind": "condition", "config": {"rules": typed},
+                    "exits": {"yes": None, "no": None}})
+    rules = CampaignRules(campaign_id=1, exit_rules=legacy)
+    state = EnrollmentState(profile_id=profile.pk, step_key="s1", entered_at=now,
+                            step_entered_at=now)
+
+    # When the trees are made ready, the engine reads them; as typed, it fails the step
+    ready_graph, ready_rules = rules_ready(graph, rules)
+    facts = profile_facts([profile.pk], ready_graph, ready_rules, now)[profile.pk]
+
+    assert advance(ready_graph, state, facts, now, rules=ready_rules).actions[0].outcome == "yes"
+    raw = advance(graph, state, facts, now, rules=CampaignRules(campaign_id=1))
+    assert isinstance(raw.actions[-1], Fail)
