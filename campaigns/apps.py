@@ -8,7 +8,11 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from profiles.hooks import subscribe_to_events
+
         post_migrate.connect(_ensure_roles, sender=self)
+        # New events enter event-triggered journeys and wake "wait until event" steps.
+        subscribe_to_events("campaigns.journeys.jobs.on_events")
 
         from campaigns import send_health
 

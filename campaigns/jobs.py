@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 import django_rq
@@ -11,7 +12,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from campaigns import services
-from campaigns.models import Campaign, CampaignStatus, Step
+from campaigns.journeys.completion import complete_finished
+from campaigns.journeys.entry import due_runs, run_audience, sweep_segment_entries
+from campaigns.journeys.jobs import walk_campaign
+from campaigns.journeys.walk import process_due
+from campaigns.models import CampaignStatus, Enrollment, EnrollmentState, Step
 from channels.jobs import nudge_queued_outside_campaigns
 from channels.models import DeliveryStatus
 from channels.services import deliveries_fail_interrupted, deliveries_release_due
@@ -27,15 +32,21 @@ def send_step(step_id: int) -> int:
     return services.step_send(step_id=step_id)
 
 
+# The sweep walks due enrollments itself for at most this long, then leaves the rest to
+# the walk jobs it nudges (and to the next sweep).
+SWEEP_WALK_SECONDS = 20
+SWEEP_WALK_BATCH = 1000
+
+
 def sweep() -> dict[str, int]:
-    """Every minute (config/cron.py): find due or stranded work and nudge it."""
+    """Every 30 s (config/cron.py): everything due or stranded, found from PostgreSQL alone
+    (Redis may have lost every job): audience runs to start or resume, due enrollments,
+    dead workers' deliveries, deferred deliveries due again, queued ones to nudge, segment
+    entries, and campaigns that are done."""
     now = timezone.now()
-    due = list(
-        Campaign.objects.filter(status=CampaignStatus.SCHEDULED, scheduled_at__lte=now)
-        .values_list("id", flat=True)
-    )
-    for campaign_id in due:
-        services.campaign_launch(campaign_id=campaign_id, now=now)
+    runs = due_runs(now)
+    enrolled = sum(run_audience(campaign_id=pk, scheduled_for=at, now=now) for pk, at in runs)
+    walked = _walk_due()
     interrupted = deliveries_fail_interrupted()
     # Deferred deliveries now due (quiet hours over, a retry's backoff passed) are queued
     # again, and the steps below nudged for them.
@@ -48,9 +59,35 @@ def sweep() -> dict[str, int]:
     )
     for step_id in steps:
         enqueue_send(step_id)
-    completed = services.campaigns_complete_if_done()
-    return {"launched": len(due), "interrupted": interrupted, "released": released,
-            "nudged": len(steps), "completed": completed}
+    entered = sweep_segment_entries()
+    still_due = (Enrollment.objects.filter(
+        state=EnrollmentState.ACTIVE, next_due_at__lte=timezone.now(),
+        campaign__status=CampaignStatus.RUNNING,
+    ).values_list("campaign_id", flat=True).distinct())
+    for campaign_id in still_due:
+        nudge(campaign_id)
+    completed = complete_finished()
+    return {"launched": len(runs), "enrolled": enrolled, "walked": walked,
+            "interrupted": interrupted, "released": released, "nudged": len(steps),
+            "entered": entered, "completed": completed}
+
+
+def _walk_due() -> int:
+    deadline = time.monotonic() + SWEEP_WALK_SECONDS
+    walked = 0
+    while time.monotonic() < deadline and (count := process_due(limit=SWEEP_WALK_BATCH)):
+        walked += count
+    return walked
+
+
+def nudge(campaign_id: int) -> None:
+    """Fan a campaign's walk out to SEND_PARALLELISM jobs (queue "send"), skipping slots
+    still active; after the current transaction commits."""
+    queue = django_rq.get_queue("send")
+    for slot in range(settings.SEND_PARALLELISM):
+        job_id = f"campaign-walk-{campaign_id}-{slot}"
+        if not _is_active(job_id, queue.connection):
+            queue.enqueue(walk_campaign, campaign_id, job_id=job_id)
 
 
 def enqueue_launch(campaign_id: int, at: datetime) -> None:

@@ -9,20 +9,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
+from campaigns import lifecycle, versions
 from campaigns.errors import CampaignError  # noqa: F401 — raised by and imported from here
+from campaigns.graph import SEND_KINDS
+from campaigns.journeys import completion, entry, sending
 from campaigns.models import Campaign, CampaignStatus, Step, StepKind
-from campaigns.rendering import StepRenderer, step_content_errors, step_renderer
+from campaigns.rendering import StepRenderer, step_content_errors
+from campaigns.validation import Problem, validate
 from channels.backends.base import EmailContent
 from channels.message_templates import render_template
-from channels.models import Channel, Delivery, DeliveryStatus, MessageKind
+from channels.models import Channel
 from channels.rendering import template_revision_current
-from channels.services import deliveries_claim, deliveries_create_for_audience, send_claimed
-from profiles.selectors import segment_members
 
 
 def campaign_save(
@@ -51,10 +50,25 @@ def campaign_save(
         else:
             campaign.name, campaign.description, campaign.segment = name, description, segment
             campaign.save(update_fields=["name", "description", "segment", "updated_at"])
-        Step.objects.update_or_create(campaign=campaign, position=1, defaults=_step_fields(
+        _first_step_save(versions.draft_version(campaign, user), _step_fields(
             template=template, subject=subject, html_body=html_body, text_body=text_body
         ))
     return campaign
+
+
+def _first_step_save(version, fields: dict[str, Any]) -> Step:
+    """The simple form edits the draft version's first step (its start), a message step."""
+    key = version.start_key or "s1"
+    step = version.steps.filter(key=key).first()
+    if step is not None and step.kind not in SEND_KINDS:
+        raise CampaignError("This campaign is a multi-step journey: edit it in the designer.")
+    step, _ = Step.objects.update_or_create(
+        version=version, key=key, defaults={"campaign_id": version.campaign_id, **fields}
+    )
+    if version.start_key != key:
+        version.start_key = key
+        version.save(update_fields=["start_key"])
+    return step
 
 
 def _step_fields(*, template, subject: str, html_body: str, text_body: str) -> dict[str, Any]:
@@ -65,9 +79,13 @@ def _step_fields(*, template, subject: str, html_body: str, text_body: str) -> d
             "subject": subject, "html_body": html_body, "text_body": text_body}
 
 
-def campaign_preview(*, campaign: Campaign, profile) -> EmailContent:
-    """What the profile would receive, shown as subject, HTML and text whatever the channel."""
-    step = campaign.steps.select_related("campaign", "template").get(position=1)
+def campaign_preview(*, campaign: Campaign, profile, step_key: str = "") -> EmailContent:
+    """What the profile would receive from a message step (by default the first one of the
+    version being edited, else the current one), as subject, HTML and text whatever the
+    channel."""
+    step = _message_step(campaign, step_key)
+    if step is None:
+        raise CampaignError("The campaign has no message step to preview.")
     if step.template is None:
         return StepRenderer(step).render(profile)
     content = render_template(
@@ -82,123 +100,60 @@ def campaign_preview(*, campaign: Campaign, profile) -> EmailContent:
     )
 
 
+def _message_step(campaign: Campaign, step_key: str = "") -> Step | None:
+    version = versions.draft_of(campaign) or campaign.current_version
+    steps = (version.steps if version else campaign.steps.filter(version__isnull=True))
+    steps = steps.select_related("campaign", "template").filter(kind__in=SEND_KINDS)
+    if step_key:
+        return steps.filter(key=step_key).first()
+    start = version.start_key if version else ""
+    return steps.filter(key=start).first() or steps.order_by("position", "id").first()
+
+
 def campaign_schedule(*, campaign: Campaign, at: datetime) -> Campaign:
-    """Draft → scheduled. The launch job is enqueued for `at` once this commits."""
-    problems = _launch_problems(campaign)
-    if problems:
-        raise CampaignError(problems)
-    with transaction.atomic():
-        updated = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.DRAFT).update(
-            status=CampaignStatus.SCHEDULED, scheduled_at=at, updated_at=timezone.now()
-        )
-        if not updated:
-            raise CampaignError("Only a draft campaign can be scheduled.")
-        from campaigns import jobs  # jobs import services; the cycle is broken here
-
-        transaction.on_commit(lambda: jobs.enqueue_launch(campaign.pk, at))
-    campaign.refresh_from_db()
-    return campaign
+    """Draft → scheduled at `at` (the simple form's path): the draft version is validated
+    and published (campaigns.lifecycle.publish); the launch job is enqueued on commit."""
+    if campaign.status != CampaignStatus.DRAFT:
+        raise CampaignError("Only a draft campaign can be scheduled.")
+    return lifecycle.publish(campaign, at=at)
 
 
-def _launch_problems(campaign: Campaign) -> dict[str, str]:
-    problems: dict[str, str] = {}
-    if campaign.segment_id is None:
-        problems["segment"] = "Choose an audience segment before scheduling."
-    step = campaign.steps.filter(position=1).first()
-    if step is None:
-        problems["__all__"] = "The campaign has no email to send."
-    elif step.template_id is None:  # a template was checked when it was saved
-        problems.update(step_content_errors(
-            subject=step.subject, html_body=step.html_body, text_body=step.text_body
-        ))
-    return problems
+def campaign_problems(campaign: Campaign) -> list[Problem]:
+    """What would stop the campaign's draft (else current) version from being published."""
+    version = versions.draft_of(campaign) or campaign.current_version
+    return validate(campaign, versions.graph_of(campaign, version))
 
 
 def campaign_unschedule(*, campaign: Campaign) -> Campaign:
     """Scheduled → draft, as long as the launch has not started."""
-    updated = Campaign.objects.filter(pk=campaign.pk, status=CampaignStatus.SCHEDULED).update(
-        status=CampaignStatus.DRAFT, scheduled_at=None, updated_at=timezone.now()
-    )
-    if not updated:
-        raise CampaignError("Only a scheduled campaign that has not launched can be unscheduled.")
-    campaign.refresh_from_db()
-    return campaign
+    return lifecycle.unschedule(campaign)
 
 
 def campaign_launch(*, campaign_id: int, now: datetime | None = None) -> int:
-    """Scheduled and due → running, with every member's delivery created set-based.
-
-    The state change and the deliveries commit together: a crash leaves the campaign
-    scheduled, and the sweep launches it again. Returns how many deliveries were created.
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        campaign = (
-            Campaign.objects.select_for_update(skip_locked=True)
-            .filter(pk=campaign_id, status=CampaignStatus.SCHEDULED, scheduled_at__lte=now)
-            .first()
-        )
-        if campaign is None:
-            return 0  # not due, already launched, unscheduled, or being launched right now
-        step = campaign.steps.select_related("template").get(position=1)
-        # Deliveries name the template revision current at launch: an edit while the
-        # campaign runs does not change what its remaining deliveries say.
-        revision = template_revision_current(template=step.template) if step.template else None
-        created = deliveries_create_for_audience(
-            campaign_step_id=step.pk, members=segment_members(segment=campaign.segment),
-            channel=step.template.channel if step.template else step.channel,
-            template_revision_id=revision.pk if revision else None,
-            fixed_address=(step.template.content.get("url", "") if step.template else ""),
-            kind=step.template.kind if step.template else MessageKind.MARKETING,
-        )
-        campaign.status, campaign.launched_at = CampaignStatus.RUNNING, now
-        campaign.save(update_fields=["status", "launched_at", "updated_at"])
-        from campaigns import jobs
-
-        transaction.on_commit(lambda: jobs.enqueue_send(step.pk))
-    return created
+    """Start the campaign's due audience run: the audience enrolled set-based, the campaign
+    running, the walk nudged (campaigns.journeys.entry). Returns how many profiles entered;
+    0 when not due, not scheduled any more, or already launched."""
+    return entry.launch_due(campaign_id=campaign_id, now=now)
 
 
 def step_send(*, step_id: int, batch_size: int | None = None) -> int:
-    """Send the step's queued deliveries, batch after batch, until none is left."""
-    step = Step.objects.select_related("campaign").get(pk=step_id)
-    if step.campaign.status != CampaignStatus.RUNNING:
-        return 0
-    renderer = step_renderer(step)  # templates compiled once for every batch of this job
-    attempted = 0
-    while batch := deliveries_claim(
-        campaign_step_id=step_id, limit=batch_size or settings.SEND_BATCH_SIZE
-    ):
-        send_claimed(deliveries=batch, renderer=renderer)
-        attempted += len(batch)
-    campaign_complete_if_done(campaign_id=step.campaign_id)
-    return attempted
+    """Walk the step's campaign's due enrollments (their messages sent batch by batch),
+    then send what the step still has queued; returns the messages attempted."""
+    return sending.step_send(step_id=step_id, batch_size=batch_size)
 
 
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
-    """Running → completed once no delivery of the campaign is queued, deferred (quiet
-    hours, a retry) or being sent."""
+    """Running → completed once the campaign is done (campaigns.journeys.completion)."""
     return bool(campaigns_complete_if_done(campaign_id=campaign_id))
 
 
 def campaigns_complete_if_done(*, campaign_id: int | None = None) -> int:
-    """campaign_complete_if_done for every running campaign (or the one), in one UPDATE."""
-    pending = Delivery.objects.filter(
-        campaign_step__campaign=OuterRef("pk"),
-        status__in=[DeliveryStatus.QUEUED, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING],
-    )
-    running = Campaign.objects.filter(status=CampaignStatus.RUNNING)
-    if campaign_id is not None:
-        running = running.filter(pk=campaign_id)
-    now = timezone.now()
-    return running.filter(~Exists(pending)).update(
-        status=CampaignStatus.COMPLETED, completed_at=now, updated_at=now
-    )
+    return completion.complete_finished(campaign_id=campaign_id)
 
 
 def campaign_data(campaign: Campaign) -> dict[str, Any]:
-    """The editable fields of a campaign and its email, for forms."""
-    step = campaign.steps.filter(position=1).first()
+    """The editable fields of a campaign and its first message, for the simple form."""
+    step = _message_step(campaign)
     return {
         "name": campaign.name,
         "description": campaign.description,

@@ -1,4 +1,4 @@
-"""Delivery writes: claim queued deliveries, materialize a campaign step's audience, and the
+"""Delivery writes: claim queued deliveries, materialize a batch of journey messages, and the
 email-only entry point kept for its callers. Sending itself is channels.sending (policy,
 render, backend, set-based recording), re-exported here under its historical names.
 
@@ -8,9 +8,10 @@ Claims are conditional updates under SKIP LOCKED, so two workers never send the 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from channels.backends.base import EmailContent
@@ -24,7 +25,6 @@ from channels.sending import (  # noqa: F401 — the public names other code imp
     delivery_message_id,
     send_claimed,
 )
-from profiles.models import Profile
 
 NO_EMAIL = "The profile has no email address."
 NO_ADDRESS = "The profile has no address on this channel."
@@ -74,90 +74,73 @@ def email_send_batch(
     return send_claimed(deliveries=deliveries, renderer=renderer)
 
 
-ANALYZE_AFTER_ROWS = 50_000
+@dataclass(frozen=True)
+class EnrollmentSend:
+    """One message a journey decided: which walk (enrollment), which step, to whom, how."""
+
+    enrollment_id: int
+    step_id: int
+    profile_id: int
+    channel: str = Channel.EMAIL
+    kind: str = MessageKind.MARKETING
+    template_revision_id: int | None = None
+    fixed_address: str = ""  # a webhook's URL
 
 
-def deliveries_create_for_audience(
-    *, campaign_step_id: int, members, chunk_size: int | None = None,
-    channel: str = Channel.EMAIL, template_revision_id: int | None = None,
-    fixed_address: str = "", kind: str = MessageKind.MARKETING,
-) -> int:
-    """Materialize one delivery per member, set-based, with its first log row.
+def deliveries_create_for_enrollments(
+    *, sends: Sequence[EnrollmentSend], now=None,
+) -> list[tuple[int, int, str]]:
+    """Materialize a batch of journey messages in one INSERT … SELECT, with their first log
+    rows, and return (delivery id, campaign step id, status) of those created.
 
-    `members` is a Profile queryset (e.g. a compiled segment); it runs inside PostgreSQL as
-    INSERT … SELECT in profile-id ranges, so memory stays flat however large the audience.
-    The address is the channel's (email, phone, the newest push token, the postal name;
-    `fixed_address` for a webhook's URL). Members without one are recorded as skipped
-    (missing_address). `kind` is the template's (a transactional template stays exempt from
-    marketing rules in a journey). Re-running is a no-op (unique step + profile). Returns the
-    number of deliveries created.
+    The address is read from the profile for its channel (email, phone, the newest push
+    token, the postal name; `fixed_address` for a webhook's URL); a profile without one gets
+    a skipped delivery (missing_address). `kind` is the template's (a transactional template
+    stays exempt from marketing rules in a journey). Unique per (enrollment, step): a
+    replayed batch creates nothing.
     """
-    chunk = chunk_size or settings.LAUNCH_CHUNK_SIZE
-    bounds = Profile.objects.aggregate(lo=models.Min("id"), hi=models.Max("id"))
-    if bounds["lo"] is None:
-        return 0
-    address = _address_expression(channel, fixed_address)
-    created = 0
-    for start in range(bounds["lo"], bounds["hi"] + 1, chunk):
-        window = (
-            members.filter(id__gte=start, id__lt=start + chunk)
-            .annotate(delivery_address=address).values_list("id", "delivery_address")
-        )
-        created += _insert_deliveries(campaign_step_id, window, channel, template_revision_id,
-                                      kind)
-    if created >= ANALYZE_AFTER_ROWS:
-        # Fresh statistics, or the planner believes the step has a handful of queued rows
-        # and the claims scan them all.
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE channels_delivery")
-    return created
-
-
-def _address_expression(channel: str, fixed_address: str):
-    from django.db.models import CharField, F, OuterRef, Subquery, Value
-    from django.db.models.functions import Coalesce, Concat, Trim
-
-    from profiles.models import PushSubscription
-
-    if channel == Channel.EMAIL:
-        return F("email")
-    if channel == Channel.SMS:
-        return F("phone")
-    if channel == Channel.PUSH:
-        newest = PushSubscription.objects.filter(profile=OuterRef("pk")).order_by("-id")
-        return Coalesce(Subquery(newest.values("token")[:1]), Value(""),
-                        output_field=CharField())
-    if channel == Channel.MAIL:
-        return Trim(Concat("first_name", Value(" "), "last_name", output_field=CharField()))
-    return Value(fixed_address, output_field=CharField())
-
-
-def _insert_deliveries(campaign_step_id: int, window, channel: str,
-                       template_revision_id: int | None, kind: str) -> int:
-    select_sql, select_params = window.query.sql_with_params()
-    now = timezone.now()
-    missing = NO_EMAIL if channel == Channel.EMAIL else NO_ADDRESS
+    if not sends:
+        return []
+    now = now or timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""
-            WITH member(id, address) AS ({select_sql}),
-            inserted AS (
+            """
+            WITH wanted AS (
+                SELECT w.*, CASE w.channel
+                    WHEN 'email' THEN p.email
+                    WHEN 'sms' THEN p.phone
+                    WHEN 'push' THEN coalesce((SELECT s.token FROM profiles_pushsubscription s
+                                                WHERE s.profile_id = p.id
+                                                ORDER BY s.id DESC LIMIT 1), '')
+                    WHEN 'mail' THEN trim(p.first_name || ' ' || p.last_name)
+                    ELSE w.fixed END AS address
+                  FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],
+                              %s::bigint[], %s::text[])
+                       AS w(enrollment_id, step_id, profile_id, channel, kind, revision, fixed)
+                  JOIN profiles_profile AS p ON p.id = w.profile_id
+            ), inserted AS (
                 INSERT INTO channels_delivery
-                       (profile_id, campaign_step_id, channel, kind, address, status, reason,
-                        template_revision_id, provider_message_id, error, created_at,
-                        updated_at)
-                SELECT id, %s, %s, %s, address,
+                       (profile_id, campaign_step_id, enrollment_id, channel, kind, address,
+                        status, reason, template_revision_id, provider_message_id, error,
+                        created_at, updated_at)
+                SELECT profile_id, step_id, enrollment_id, channel, kind, address,
                        CASE WHEN address = '' THEN 'skipped' ELSE 'queued' END,
-                       CASE WHEN address = '' THEN %s ELSE '' END, %s,
-                       '', CASE WHEN address = '' THEN %s ELSE '' END, %s, %s
-                  FROM member
+                       CASE WHEN address = '' THEN %s ELSE '' END, revision, '',
+                       CASE WHEN address = '' AND channel = 'email' THEN %s
+                            WHEN address = '' THEN %s ELSE '' END, %s, %s
+                  FROM wanted
                 ON CONFLICT DO NOTHING
-                RETURNING id, status, error
+                RETURNING id, campaign_step_id, status, error
+            ), logged AS (
+                INSERT INTO channels_deliveryevent (delivery_id, status, occurred_at, detail)
+                SELECT id, status, %s, error FROM inserted
             )
-            INSERT INTO channels_deliveryevent (delivery_id, status, occurred_at, detail)
-            SELECT id, status, %s, error FROM inserted
-            """,  # noqa: S608 — the only interpolated text is SQL Django compiled, values are bound
-            [*select_params, campaign_step_id, channel, kind, Reason.MISSING_ADDRESS.value,
-             template_revision_id, missing, now, now, now],
+            SELECT id, campaign_step_id, status FROM inserted ORDER BY id
+            """,
+            [[s.enrollment_id for s in sends], [s.step_id for s in sends],
+             [s.profile_id for s in sends], [str(s.channel) for s in sends],
+             [str(s.kind) for s in sends], [s.template_revision_id for s in sends],
+             [s.fixed_address for s in sends],
+             Reason.MISSING_ADDRESS.value, NO_EMAIL, NO_ADDRESS, now, now, now],
         )
-        return cursor.rowcount
+        return cursor.fetchall()

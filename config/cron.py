@@ -8,8 +8,9 @@ from profiles.import_jobs import sweep_imports
 from profiles.jobs import maintain_event_partitions
 from profiles.segment_jobs import snapshot_segment_counts
 
-# Every 30 s: launch due campaigns whose job was lost, nudge stranded sends, close the
-# deliveries of dead workers, complete finished campaigns.
+# Every 30 s: start or resume due audience runs, walk due journey enrollments (waits over,
+# jobs lost with Redis), nudge stranded sends, close the deliveries of dead workers, enter
+# segment-entry journeys, complete finished campaigns.
 cron.register(sweep, queue_name="sweep", interval=30, job_timeout=600)
 # Daily at 03:15 UTC: create the coming months' event partitions, drop those past retention.
 cron.register(maintain_event_partitions, queue_name="sweep", cron="15 3 * * *", job_timeout=3600)

@@ -7,7 +7,15 @@ import pytest
 from django.utils import timezone
 
 from campaigns import jobs
-from campaigns.models import Campaign, CampaignStatus
+from campaigns.journeys.walk import process_due
+from campaigns.models import (
+    Campaign,
+    CampaignRun,
+    CampaignStatus,
+    CampaignVersion,
+    Enrollment,
+    EnrollmentState,
+)
 from campaigns.services import (
     CampaignError,
     campaign_complete_if_done,
@@ -17,13 +25,14 @@ from campaigns.services import (
     campaign_unschedule,
     step_send,
 )
-from channels.models import Delivery, DeliveryEvent, DeliveryStatus
+from channels.models import Delivery, DeliveryStatus
 from tests.factories import DeliveryFactory, ProfileFactory, SegmentFactory, StepFactory
 from tests.smtp import SmtpSink
 
 pytestmark = pytest.mark.django_db
 
-HTML = "<p>Hello {{ profile.first_name }}, your plan is {{ profile.attributes.plan }}.</p>"
+HTML = ("<p>Hello {{ profile.first_name }}, your plan is {{ profile.attributes.plan }}.</p>"
+        "<p><a href=\"{{ unsubscribe_url }}\">Unsubscribe</a></p>")
 
 
 def save(**overrides) -> Campaign:
@@ -214,7 +223,7 @@ def test_launch_before_the_scheduled_time_does_nothing():
     assert not Delivery.objects.exists()
 
 
-def test_launch_at_the_scheduled_time_creates_deliveries_and_runs():
+def test_launch_at_the_scheduled_time_enrolls_the_audience_and_runs():
     at = timezone.now() + timedelta(minutes=5)
     campaign = scheduled_campaign(at=at, members=3)
     ProfileFactory(attributes={"plan": "free"})
@@ -224,8 +233,19 @@ def test_launch_at_the_scheduled_time_creates_deliveries_and_runs():
     assert created == 3
     campaign.refresh_from_db()
     assert (campaign.status, campaign.launched_at) == (CampaignStatus.RUNNING, at)
+    [run] = CampaignRun.objects.filter(campaign=campaign)
+    assert (run.scheduled_for, run.enrolled, run.finished_at is not None) == (at, 3, True)
     step = campaign.steps.get()
-    assert Delivery.objects.filter(campaign_step=step, status=DeliveryStatus.QUEUED).count() == 3
+    enrollments = Enrollment.objects.filter(campaign=campaign)
+    assert {(e.step_key, e.state, e.next_due_at) for e in enrollments} == {
+        (step.key, EnrollmentState.ACTIVE, at)}
+    assert enrollments.count() == 3
+    assert not Delivery.objects.exists()  # the walk creates them, batch by batch
+
+    process_due(limit=100, now=at)
+
+    assert Delivery.objects.filter(campaign_step=step).count() == 3
+    assert set(Enrollment.objects.values_list("state", flat=True)) == {EnrollmentState.COMPLETED}
 
 
 def test_a_second_launch_creates_nothing():
@@ -236,11 +256,11 @@ def test_a_second_launch_creates_nothing():
     again = campaign_launch(campaign_id=campaign.pk)
 
     assert again == 0
-    assert Delivery.objects.count() == 3
-    assert DeliveryEvent.objects.count() == 3
+    assert Enrollment.objects.count() == 3
+    assert CampaignRun.objects.count() == 1
 
 
-def test_launch_enqueues_the_send_jobs_after_commit(
+def test_launch_nudges_the_walk_jobs_after_commit(
     redis_conn, settings, django_capture_on_commit_callbacks
 ):
     settings.SEND_PARALLELISM = 2
@@ -249,9 +269,8 @@ def test_launch_enqueues_the_send_jobs_after_commit(
     with django_capture_on_commit_callbacks(execute=True):
         campaign_launch(campaign_id=campaign.pk)
 
-    step = campaign.steps.get()
     assert sorted(django_rq.get_queue("send").job_ids) == [
-        f"step-send-{step.pk}-0", f"step-send-{step.pk}-1"
+        f"campaign-walk-{campaign.pk}-0", f"campaign-walk-{campaign.pk}-1"
     ]
 
 
@@ -310,8 +329,16 @@ def test_a_campaign_with_deliveries_in_flight_is_not_completed():
     assert step.campaign.status == CampaignStatus.RUNNING
 
 
+def launched(step) -> None:
+    """The campaign's audience run happened and finished (nobody left inside)."""
+    version = CampaignVersion.objects.create(campaign=step.campaign, start_key=step.key)
+    CampaignRun.objects.create(campaign=step.campaign, version=version,
+                               scheduled_for=timezone.now(), finished_at=timezone.now())
+
+
 def test_a_running_campaign_with_only_final_deliveries_is_completed_once():
     step = StepFactory(campaign__status=CampaignStatus.RUNNING)
+    launched(step)
     for status in (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED):
         DeliveryFactory(campaign_step=step, status=status)
 
@@ -326,8 +353,10 @@ def test_a_running_campaign_with_only_final_deliveries_is_completed_once():
 
 
 def test_the_sweep_launches_a_due_campaign_whose_job_was_lost(
-    redis_conn, django_capture_on_commit_callbacks
+    redis_conn, settings, django_capture_on_commit_callbacks
 ):
+    settings.CHANNEL_BACKENDS = {**settings.CHANNEL_BACKENDS,
+                                 "email": "channels.backends.memory.MemoryBackend"}
     campaign = scheduled_campaign(at=timezone.now() - timedelta(minutes=2), members=2)
     not_due = scheduled_campaign(at=timezone.now() + timedelta(minutes=2))
     assert launch_jobs() == []  # Redis lost the launch jobs
@@ -338,11 +367,15 @@ def test_the_sweep_launches_a_due_campaign_whose_job_was_lost(
     assert result["launched"] == 1
     campaign.refresh_from_db()
     not_due.refresh_from_db()
-    assert campaign.status == CampaignStatus.RUNNING
     assert not_due.status == CampaignStatus.SCHEDULED
+    # The sweep also walked the new enrollments (one message each, sent) and, nothing being
+    # left to do, completed the campaign.
+    assert result["walked"] == 2
+    assert Enrollment.objects.filter(campaign=campaign, state="completed").count() == 2
+    assert set(Delivery.objects.filter(campaign_step__campaign=campaign)
+               .values_list("status", flat=True)) == {DeliveryStatus.SENT}
     assert Delivery.objects.filter(campaign_step__campaign=campaign).count() == 2
-    step = campaign.steps.get()
-    assert f"step-send-{step.pk}-0" in django_rq.get_queue("send").job_ids
+    assert (campaign.status, result["completed"]) == (CampaignStatus.COMPLETED, 1)
 
 
 def test_the_sweep_marks_interrupted_sends_unknown_and_completes_the_campaign(redis_conn,
@@ -350,6 +383,7 @@ def test_the_sweep_marks_interrupted_sends_unknown_and_completes_the_campaign(re
     settings.SEND_LEASE_SECONDS = 60
     step = StepFactory(campaign__status=CampaignStatus.RUNNING)
     DeliveryFactory(campaign_step=step, status=DeliveryStatus.SENT)
+    launched(step)
     stale = DeliveryFactory(campaign_step=step, status=DeliveryStatus.SENDING,
                             claimed_at=timezone.now() - timedelta(minutes=5))
 

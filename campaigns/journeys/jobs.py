@@ -1,0 +1,31 @@
+"""RQ jobs of the journey runtime: thin, ids in, services called. Rows hold the truth, so a
+lost job only delays work the sweep (campaigns.jobs.sweep) finds again."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from campaigns.journeys import entry, walk
+from campaigns.journeys.completion import complete_finished
+from campaigns.journeys.sending import send_queued
+from campaigns.models import Step
+from channels.models import DeliveryStatus
+
+
+def on_events(event_ids: list[int]) -> dict[str, int]:
+    """profiles.hooks subscriber (queue "events"): new events into the journeys."""
+    return entry.enter_on_events(event_ids)
+
+
+def walk_campaign(campaign_id: int) -> int:
+    """Walk the campaign's due enrollments until none is due, send what its steps still
+    have queued, and complete it if that was the end."""
+    walked = 0
+    while count := walk.process_due(limit=settings.SEND_BATCH_SIZE, campaign_id=campaign_id):
+        walked += count
+    for step_id in (Step.objects.filter(campaign_id=campaign_id,
+                                        deliveries__status=DeliveryStatus.QUEUED)
+                    .values_list("id", flat=True).distinct()):
+        send_queued(step_id=step_id)
+    complete_finished(campaign_id=campaign_id)
+    return walked
