@@ -1,9 +1,10 @@
 from django.urls import path
 
 from campaigns import views
+from campaigns.reports import views as reports_views
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", reports_views.dashboard, name="dashboard"),
     path("campaigns/", views.campaign_index, name="campaign_list"),
     path("campaigns/new/", views.campaign_create, name="campaign_create"),
     path("campaigns/<int:pk>/", views.campaign_detail, name="campaign_detail"),

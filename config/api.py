@@ -7,6 +7,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.routers import SimpleRouter
 
 from campaigns.api import CampaignViewSet
+from campaigns.reports.api import CampaignReportView, StatsView
 from channels.api import DecisionView, OfferViewSet, PlacementViewSet
 from channels.api_messages import DeliveryListView, MessageView
 from profiles.api.ingestion import (
@@ -45,6 +46,9 @@ urlpatterns = [
             name="api-decision"),
     re_path(r"^v1/messages/?$", MessageView.as_view(), name="api-messages"),
     re_path(r"^v1/deliveries/?$", DeliveryListView.as_view(), name="api-deliveries"),
+    re_path(r"^v1/campaigns/(?P<pk>[0-9]+)/report/?$", CampaignReportView.as_view(),
+            name="api-campaign-report"),
+    re_path(r"^v1/stats/?$", StatsView.as_view(), name="api-stats"),
     path("v1/", include("profiles.api.imports")),  # CSV imports (their own routes)
     path("v1/", include("profiles.api.segments")),  # segments, lists, profile membership
     path("v1/", include(router.urls)),

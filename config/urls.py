@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/rq/", include("django_rq.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("config.api")),
+    path("", include("campaigns.reports.urls")),
     path("", include("campaigns.urls")),
     path("", include("profiles.urls")),
     path("", include("channels.urls")),

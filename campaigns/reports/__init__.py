@@ -1,0 +1,1 @@
+"""Campaign reports and the dashboard: figures read from rollups, statistics, exports."""
