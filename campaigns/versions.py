@@ -65,7 +65,23 @@ def draft_version(campaign: Campaign, user=None) -> CampaignVersion:
                 Step(campaign=locked, version=draft, **{f: getattr(s, f) for f in _COPIED})
                 for s in source.steps.all()
             )
+        else:
+            _adopt_loose_steps(locked, draft)
     return draft
+
+
+def _adopt_loose_steps(campaign: Campaign, version: CampaignVersion) -> None:
+    """Steps made without a version (the admin's, old fixtures) become version 1's, keyed
+    s1…sN and chained in position order, as migration 0005 did for the first campaigns."""
+    steps = list(Step.objects.filter(campaign=campaign, version__isnull=True)
+                 .order_by("position", "id"))
+    for index, step in enumerate(steps, start=1):
+        step.version, step.key = version, f"s{index}"
+        step.exits = step.exits or {"next": f"s{index + 1}" if index < len(steps) else None}
+    Step.objects.bulk_update(steps, ["version", "key", "exits"])
+    if steps:
+        version.start_key = "s1"
+        version.save(update_fields=["start_key"])
 
 
 def graph_of(campaign: Campaign, version: CampaignVersion | None = None) -> Graph:
