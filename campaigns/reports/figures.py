@@ -24,7 +24,7 @@ from django.utils import timezone
 from campaigns.models import Campaign, Enrollment, Step, StepVisit
 from campaigns.reports import statistics as stats
 from campaigns.reports.series import buckets
-from channels.models import DeliveryRollup, Reason
+from channels.models import Delivery, DeliveryRollup, Reason
 
 # Statuses counted as distinct deliveries (firsts) vs log rows (count).
 UNIQUE = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
@@ -89,8 +89,11 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict[
         step_row = funnel.setdefault(key, dict.fromkeys(FUNNEL, 0))
         step_row["entered"] += counts["entered"]
         step_row["converted"] += counts["converted"]
+    if not visits:
+        _legacy_entered(funnel, by_id)
     enrollment = _enrollment_totals(campaign)
-    totals.update(entered=enrollment["entered"], converted=enrollment["converted"])
+    totals.update(entered=enrollment["entered"] or max(
+        (row["entered"] for row in funnel.values()), default=0), converted=enrollment["converted"])
     return {
         "campaign": {"id": campaign.pk, "name": campaign.name, "status": campaign.status},
         "totals": {**totals, "control": enrollment["control"], "rates": rates(totals)},
@@ -143,6 +146,14 @@ def _visits(campaign: Campaign, by_id: dict[int, str]) -> dict[tuple[str, str], 
     for row in converted:
         counts[(by_id[row["step_id"]], row["outcome"])]["converted"] += row["n"]
     return counts
+
+
+def _legacy_entered(funnel: dict[str, dict], by_id: dict[int, str]) -> None:
+    """Campaigns sent before journeys (no enrollments, no visits): a step's entrants are its
+    deliveries, counted through the (campaign_step, status) index."""
+    for row in (Delivery.objects.filter(campaign_step_id__in=list(by_id)).order_by()
+                .values("campaign_step_id").annotate(n=Count("*"))):
+        funnel[by_id[row["campaign_step_id"]]]["entered"] = row["n"]
 
 
 def _enrollment_totals(campaign: Campaign) -> dict[str, int]:

@@ -38,6 +38,8 @@ def test_the_funnel_matches_the_delivery_log(outbox):
                                                           "https://b.example/y"}
     assert sum(p["sent"] for p in report["series"]) == 6
     assert sum(p["opened"] for p in report["series"]) == 4
+    # Sent before journeys (no step visits): the step's entrants are its deliveries.
+    assert step["entered"] == len(mix.deliveries) == report["totals"]["entered"] == 8
 
 
 def test_the_report_page_shows_the_funnel_and_is_linked_from_the_campaign(

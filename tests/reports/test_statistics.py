@@ -77,5 +77,5 @@ def test_series_is_hourly_for_three_days_then_daily():
     assert [p["at"] for p in points] == sorted(p["at"] for p in points)
     assert days[0]["at"] == start + timedelta(days=3)
     assert days[0]["sent"] == 3  # the rest of day 3 from 10:00
-    assert days[1]["sent"] == 4  # Jan 4 in UTC days
+    assert days[1]["sent"] == 4  # Jan 5 (a UTC day)
     assert sum(p["sent"] for p in points) == 21
