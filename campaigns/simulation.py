@@ -42,6 +42,7 @@ from profiles.models import Profile, PushSubscription
 from profiles.rules.schema import PROFILE_FIELDS
 
 SAMPLE_CAP = 2_000  # profiles walked when no sample size is asked for
+MAX_SAMPLE = 20_000  # the most a caller may ask for
 BATCH = 500
 RECENT_EVENT_DAYS = 30  # an event entry without a segment: who had the event lately
 MAX_CALLS = 200  # advance() calls per profile (each but the last ends at a wait)
@@ -81,7 +82,7 @@ def _chosen(campaign: Campaign, profile: Profile | None, sample: int | None,
         return [profile.pk], 1
     members = campaign_audience(campaign, now=now)
     audience = members.count()
-    size = min(SAMPLE_CAP if sample is None else max(sample, 0), audience)
+    size = min(SAMPLE_CAP if sample is None else max(sample, 0), MAX_SAMPLE, audience)
     # ORDER BY random() for a fair sample; the whole audience in id order otherwise.
     ordered = members.order_by("?") if size < audience else members.order_by("id")
     return list(ordered.values_list("id", flat=True)[:size]), audience
@@ -211,7 +212,7 @@ class _Run:
             deliveries[-number] = (pid, key)
         for delivery_id, verdict in policy.evaluate(batch, self.now).items():
             pid, key = deliveries[delivery_id]
-            found[pid][key] = verdict.reason if verdict.action == policy.SKIP else ""
+            found[pid][key] = str(verdict.reason) if verdict.action == policy.SKIP else ""
         return found
 
 
@@ -242,7 +243,7 @@ class _MessageSpec:
         template = MessageTemplate.objects.filter(pk=step.template).first() if step.template \
             else None
         if template is None:
-            return cls(channel=step.channel, problem=Reason.TEMPLATE_ERROR)
+            return cls(channel=step.channel, problem=str(Reason.TEMPLATE_ERROR))
         # Any revision of the template names its topic for the consent check; none is
         # created here (a dry run writes nothing).
         revision = TemplateRevision.objects.filter(template=template).order_by("-version") \

@@ -1,5 +1,6 @@
 """campaigns.simulation.simulate: a dry run over a small world, nothing written."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -195,3 +196,21 @@ def test_event_entry_without_segment_reads_recent_entrants():
     assert result["audience"] == 1
     assert result["steps"]["s1"] == {**result["steps"]["s1"], "entered": 1,
                                      "exits": {"end": 1}}
+
+
+def test_a_send_step_without_template_would_skip_with_template_error(world):
+    campaign, version, _ = world
+    Step.objects.filter(version=version, key="s1").update(template=None)
+
+    result = simulate(campaign=campaign, version=version)
+
+    assert result["steps"]["s1"]["skipped"] == {"template_error": 30}
+    assert result["steps"]["s1"]["sent"] == 0
+
+
+def test_the_result_is_plain_json(world):
+    campaign, version, profiles = world
+    result = simulate(campaign=campaign, version=version, profile=profiles[13])
+    assert json.loads(json.dumps(result)) == result
+    assert all(type(reason) is str for reason in result["messages"]["would_skip"])
+    assert result["path"][0]["message"] == "would skip: suppressed"
