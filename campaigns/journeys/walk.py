@@ -27,7 +27,7 @@ from campaigns import engine
 from campaigns.engine import CampaignRules, Decision, Fail
 from campaigns.graph import Graph, graph_from_version
 from campaigns.journeys import actions, sending
-from campaigns.journeys.facts import profile_facts
+from campaigns.journeys.facts import profile_facts, rules_ready
 from campaigns.models import Campaign, CampaignStatus, CampaignVersion, Enrollment, EnrollmentState
 
 log = logging.getLogger(__name__)
@@ -74,8 +74,8 @@ def decide(batch: list[Enrollment], now: datetime) -> dict[int, Decision]:
     campaigns = Campaign.objects.in_bulk({e.campaign_id for e in batch})
     decisions: dict[int, Decision] = {}
     for version_id, enrollments in by_version.items():
-        graph = graph_from_version(versions[version_id])
-        rules = campaign_rules(campaigns[enrollments[0].campaign_id])
+        graph, rules = rules_ready(graph_from_version(versions[version_id]),
+                                   campaign_rules(campaigns[enrollments[0].campaign_id]))
         facts = profile_facts([e.profile_id for e in enrollments], graph, rules, now,
                               enrollments=enrollments)
         for enrollment in enrollments:
