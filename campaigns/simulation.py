@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from campaigns import engine
+from campaigns.errors import CampaignError
 from campaigns.graph import Graph, StepSpec, graph_from_version
 from campaigns.journeys.entry import audience_members
 from campaigns.journeys.facts import profile_facts, rules_ready
@@ -39,7 +40,7 @@ from channels.models import (
 )
 from profiles.audiences import audience_queryset
 from profiles.models import Profile, PushSubscription
-from profiles.rules.schema import PROFILE_FIELDS
+from profiles.rules.schema import PROFILE_FIELDS, RuleError
 
 SAMPLE_CAP = 2_000  # profiles walked when no sample size is asked for
 MAX_SAMPLE = 20_000  # the most a caller may ask for
@@ -80,8 +81,12 @@ def _chosen(campaign: Campaign, profile: Profile | None, sample: int | None,
     """The profile ids to walk, and the size of the audience they stand for."""
     if profile is not None:
         return [profile.pk], 1
-    members = campaign_audience(campaign, now=now)
-    audience = members.count()
+    try:
+        members = campaign_audience(campaign, now=now)
+        audience = members.count()
+    except RuleError as exc:  # a segment or the entry filter that no longer validates
+        problems = "; ".join(e["message"] for e in exc.errors)
+        raise CampaignError({"entry": f"The audience cannot be read: {problems}"}) from exc
     size = min(SAMPLE_CAP if sample is None else max(sample, 0), MAX_SAMPLE, audience)
     # ORDER BY random() for a fair sample; the whole audience in id order otherwise.
     ordered = members.order_by("?") if size < audience else members.order_by("id")

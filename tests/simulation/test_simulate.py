@@ -8,6 +8,7 @@ from django.apps import apps
 from django.utils import timezone
 
 from campaigns.engine import stable_fraction
+from campaigns.errors import CampaignError
 from campaigns.journeys.holdout import in_control_group
 from campaigns.models import CampaignVersion, EntryKind, Step
 from campaigns.simulation import simulate
@@ -214,3 +215,12 @@ def test_the_result_is_plain_json(world):
     assert json.loads(json.dumps(result)) == result
     assert all(type(reason) is str for reason in result["messages"]["would_skip"])
     assert result["path"][0]["message"] == "would skip: suppressed"
+
+
+def test_an_entry_filter_that_does_not_validate_is_a_campaign_error():
+    campaign = CampaignFactory(segment=None, entry_kind=EntryKind.EVENT, entry_event="signup",
+                               entry_event_filter=[{"property": "plan", "op": "nope",
+                                                    "value": 1}])
+    with pytest.raises(CampaignError) as caught:
+        simulate(campaign=campaign)
+    assert "audience cannot be read" in caught.value.errors["entry"]
