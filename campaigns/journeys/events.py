@@ -100,7 +100,7 @@ def _enroll(campaign: Campaign, events: list[NewEvent], now: datetime) -> list[i
         if campaign.reentry == Reentry.AFTER:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    "SELECT pg_advisory_xact_lock(%s, (p % 2147483647)::int) "
+                    "SELECT pg_advisory_xact_lock(%s, mod(p, 2147483647)::int) "
                     "FROM unnest(%s::bigint[]) AS p ORDER BY p",
                     [campaign.pk, sorted(e.profile_id for e in events)],
                 )
