@@ -6,11 +6,19 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, QuerySet
-from django.db.models.functions import Lower
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 
-from campaigns.models import Campaign, CampaignStatus, Step
+from campaigns.models import (
+    Campaign,
+    CampaignStatus,
+    CampaignVersion,
+    Enrollment,
+    EnrollmentState,
+    Step,
+    StepVisit,
+)
 from channels.models import Delivery, DeliveryStatus
 from channels.selectors import delivery_counts
 from profiles.models import Profile
@@ -26,6 +34,56 @@ def campaign_list(*, status: str = "") -> QuerySet[Campaign]:
     if status:
         campaigns = campaigns.filter(status=status)
     return campaigns
+
+
+def _count_of(queryset: QuerySet, *, by: str = "campaign") -> Coalesce:
+    """A correlated COUNT(*) per campaign (no join fan-out between the counted tables)."""
+    counted = (queryset.filter(**{by: OuterRef("pk")}).order_by().values(by)
+               .annotate(n=Count("pk")).values("n"))
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def campaign_rows(*, status: str = "") -> QuerySet[Campaign]:
+    """The campaign list: each campaign with its entry, next run and key numbers
+    (enrolled, in the journey now, converted, messages sent, failed)."""
+    deliveries = Delivery.objects.all()
+    campaigns = Campaign.objects.select_related("segment", "current_version").annotate(
+        enrolled=_count_of(Enrollment.objects.all()),
+        active=_count_of(Enrollment.objects.filter(state=EnrollmentState.ACTIVE)),
+        converted=_count_of(Enrollment.objects.filter(converted_at__isnull=False)),
+        sent=_count_of(deliveries.filter(status=DeliveryStatus.SENT), by="campaign_step__campaign"),
+        failed=_count_of(deliveries.filter(status=DeliveryStatus.FAILED),
+                         by="campaign_step__campaign"),
+    )
+    return campaigns.filter(status=status) if status else campaigns
+
+
+def step_live_counts(*, version: CampaignVersion) -> dict[str, dict[str, int]]:
+    """Per step key of the version: entered (visits), waiting here (active enrollments at
+    the step), passed (visits that left it), ended (enrollments that finished there)."""
+    counts: dict[str, dict[str, int]] = {}
+
+    def row(key: str) -> dict[str, int]:
+        return counts.setdefault(key, {"entered": 0, "waiting": 0, "passed": 0, "ended": 0})
+
+    visits = (StepVisit.objects.filter(step__version=version).order_by().values("step__key")
+              .annotate(entered=Count("pk"), passed=Count("pk", filter=Q(left_at__isnull=False))))
+    for v in visits:
+        row(v["step__key"]).update(entered=v["entered"], passed=v["passed"])
+    here = (Enrollment.objects.filter(version=version).order_by().values("step_key")
+            .annotate(waiting=Count("pk", filter=Q(state=EnrollmentState.ACTIVE)),
+                      ended=Count("pk", filter=~Q(state=EnrollmentState.ACTIVE))))
+    for e in here:
+        row(e["step_key"]).update(waiting=e["waiting"], ended=e["ended"])
+    return counts
+
+
+def campaign_versions(*, campaign: Campaign) -> QuerySet[CampaignVersion]:
+    """The campaign's versions, newest first, with how many enrollments are in each now."""
+    return campaign.versions.annotate(
+        in_flight=Count("enrollments", filter=Q(enrollments__state=EnrollmentState.ACTIVE)),
+        steps_count=Count("steps", distinct=True),
+    ).order_by("-number")
 
 
 def campaign_deliveries(*, campaign: Campaign) -> QuerySet[Delivery]:
@@ -56,14 +114,19 @@ def campaigns_delivery_counts(*, campaign_ids: Iterable[int]) -> dict[int, dict[
 def campaign_preview_profile(*, campaign: Campaign, profile_key: str = "") -> Profile | None:
     """The profile named by external id, email or number; else a member of the audience."""
     if profile_key:
-        profiles = Profile.objects.alias(email_lower=Lower("email"))
-        return (
-            profiles.filter(external_id=profile_key).first()
-            or profiles.filter(email_lower=profile_key.lower()).first()
-            or (profiles.filter(pk=int(profile_key)).first() if profile_key.isdigit() else None)
-        )
+        return profile_by_reference(profile_key)
     members = segment_members(segment=campaign.segment) if campaign.segment_id else None
     return (members.first() if members is not None else None) or Profile.objects.first()
+
+
+def profile_by_reference(reference: str) -> Profile | None:
+    """The profile named by external id, email (any case) or number."""
+    profiles = Profile.objects.alias(email_lower=Lower("email"))
+    return (
+        profiles.filter(external_id=reference).first()
+        or profiles.filter(email_lower=reference.lower()).first()
+        or (profiles.filter(pk=int(reference)).first() if reference.isdigit() else None)
+    )
 
 
 def dashboard_figures(*, days: int = 30) -> dict[str, Any]:

@@ -7,13 +7,14 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from campaigns.forms import CampaignForm, ScheduleForm
+from campaigns.campaign_settings import campaign_settings_save
+from campaigns.forms import CampaignForm, CampaignSettingsForm, ScheduleForm, settings_initial
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.selectors import (
     campaign_deliveries,
     campaign_delivery_counts,
-    campaign_list,
     campaign_preview_profile,
+    campaign_rows,
     dashboard_figures,
 )
 from campaigns.services import (
@@ -35,7 +36,7 @@ def dashboard(request):
 @permission_required("campaigns.view_campaign", raise_exception=True)
 def campaign_index(request):
     status = request.GET.get("status", "")
-    page = Paginator(campaign_list(status=status), PAGE_SIZE).get_page(request.GET.get("page"))
+    page = Paginator(campaign_rows(status=status), PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"page": page, "status": status, "statuses": CampaignStatus.choices}
     return render(request, "campaigns/campaign_list.html", context)
 
@@ -122,11 +123,22 @@ def campaign_schedule_view(request, pk: int):
     try:
         campaign_schedule(campaign=campaign, at=form.cleaned_data["send_at"])
     except CampaignError as exc:
-        for message in exc.errors.values():
+        for message in _error_messages(exc):
             messages.error(request, message)
     else:
         messages.success(request, "Campaign scheduled.")
     return redirect("campaign_detail", pk=pk)
+
+
+def _error_messages(exc: CampaignError) -> list[str]:
+    """A CampaignError's messages, those of steps (errors["steps"]) named by their step."""
+    found = []
+    for field, message in exc.errors.items():
+        if field == "steps":
+            found += [f"Step {key}: {' '.join(m)}" for key, m in message.items()]
+        else:
+            found.append(str(message))
+    return found
 
 
 @require_POST
@@ -139,3 +151,30 @@ def campaign_unschedule_view(request, pk: int):
     else:
         messages.success(request, "Campaign unscheduled: it is a draft again.")
     return redirect("campaign_detail", pk=pk)
+
+
+@permission_required("campaigns.add_campaign", raise_exception=True)
+def campaign_settings_new(request):
+    """A new journey: its entry and rules first, then the designer for its steps."""
+    return _settings_form(request, Campaign(segment_id=request.GET.get("segment") or None))
+
+
+@permission_required("campaigns.change_campaign", raise_exception=True)
+def campaign_settings(request, pk: int):
+    return _settings_form(request, get_object_or_404(Campaign, pk=pk))
+
+
+def _settings_form(request, campaign: Campaign):
+    form = CampaignSettingsForm(request.POST or None, initial=settings_initial(campaign))
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = campaign_settings_save(campaign=campaign if campaign.pk else None,
+                                           user=request.user, values=form.settings())
+        except CampaignError as exc:
+            for field, message in exc.errors.items():
+                form.add_error(field if field in form.fields else None, message)
+        else:
+            messages.success(request, f"Settings of “{saved.name}” saved.")
+            return redirect("campaign_designer", pk=saved.pk)
+    return render(request, "campaigns/campaign_settings.html",
+                  {"form": form, "campaign": campaign if campaign.pk else None})

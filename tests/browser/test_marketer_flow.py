@@ -60,7 +60,9 @@ def test_marketer_builds_a_segment_and_schedules_a_campaign(
     page.fill("#id_html_body", "<p>Hello {{ profile.first_name }}</p>\n{% if %}")
     page.click("text=Save draft")
     assert "Line 2" in page.inner_text("#id_html_body-error")
-    page.fill("#id_html_body", "<h1>Hello {{ profile.first_name | default: 'there' }}</h1>")
+    # A marketing email is refused without its unsubscribe link (issue #6 control rules).
+    page.fill("#id_html_body", "<h1>Hello {{ profile.first_name | default: 'there' }}</h1>"
+                               '<a href="{{ unsubscribe_url }}">Unsubscribe</a>')
     page.click("text=Save draft")
     assert "saved as a draft" in page.inner_text(".messages")
 

@@ -111,18 +111,39 @@ def test_preview_renders_for_the_chosen_profile_with_escaping(marketer_client):
 
 
 def test_scheduling_moves_a_draft_to_scheduled(marketer_client, redis_conn):
-    step = StepFactory()
+    from campaigns.services import campaign_save
+
+    # A marketing email needs its unsubscribe link to be published (issue #6 control rules).
+    campaign = campaign_save(name="Spring", segment=SegmentFactory(), subject="Hi",
+                             html_body='<p>Hi</p><a href="{{ unsubscribe_url }}">Stop</a>')
     at = timezone.localtime(timezone.now() + timedelta(hours=1))
 
     response = marketer_client.post(
-        reverse("campaign_schedule", args=[step.campaign_id]),
+        reverse("campaign_schedule", args=[campaign.pk]),
         {"send_at": at.strftime("%Y-%m-%dT%H:%M")},
         follow=True,
     )
 
-    step.campaign.refresh_from_db()
-    assert step.campaign.status == CampaignStatus.SCHEDULED
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SCHEDULED
     assert b"Campaign scheduled." in response.content
+
+
+def test_scheduling_an_email_without_unsubscribe_link_names_the_step(marketer_client,
+                                                                     redis_conn):
+    from campaigns.services import campaign_save
+
+    campaign = campaign_save(name="Spring", segment=SegmentFactory(), subject="Hi",
+                             html_body="<p>Hi</p>")
+    at = timezone.localtime(timezone.now() + timedelta(hours=1))
+
+    response = marketer_client.post(reverse("campaign_schedule", args=[campaign.pk]),
+                                    {"send_at": at.strftime("%Y-%m-%dT%H:%M")}, follow=True)
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.DRAFT
+    assert "Step s1: A marketing email must contain an unsubscribe link" in (
+        response.content.decode().replace("&#x27;", "'"))
 
 
 def test_scheduling_in_the_past_is_refused(marketer_client, redis_conn):
