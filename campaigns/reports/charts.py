@@ -14,7 +14,7 @@ def report_chart(series: list[dict]) -> dict[str, Any]:
               for p in series]
     datasets = [{"label": metric.capitalize(), "data": [p[metric] for p in series],
                  "borderColor": COLOURS[metric], "backgroundColor": COLOURS[metric],
-                 "tension": 0.2, "pointRadius": 0}
+                 "tension": 0.2, "pointRadius": 2}
                 for metric in ("sent", "opened", "clicked", "converted")]
     return {"type": "line", "data": {"labels": labels, "datasets": datasets},
             "options": {"responsive": True, "maintainAspectRatio": False, "animation": False,

@@ -38,7 +38,7 @@ def dashboard_figures(*, now: datetime | None = None) -> dict[str, Any]:
         "generated_at": now,
         "profiles": _profile_estimate(),
         "campaigns_by_status": _campaigns_by_status(),
-        "messages": messages_by_channel(now=now),
+        "messages_by_channel": messages_by_channel(now=now),
         "campaigns": active_campaigns(),
         "imports": recent_imports(),
         "deliverability": deliverability(now=now),

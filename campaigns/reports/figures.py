@@ -21,7 +21,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
-from campaigns.models import Campaign, Enrollment, Step, StepVisit
+from campaigns.models import Campaign, Enrollment, Step, StepKind, StepVisit
 from campaigns.reports import statistics as stats
 from campaigns.reports.series import buckets
 from channels.models import Delivery, DeliveryRollup, Reason
@@ -98,7 +98,7 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict[
         "campaign": {"id": campaign.pk, "name": campaign.name, "status": campaign.status},
         "totals": {**totals, "control": enrollment["control"], "rates": rates(totals)},
         "steps": [
-            {"key": key, "name": steps.get(key, {}).get("name", key or "(no step)"),
+            {"key": key, "name": _step_name(steps.get(key), key),
              "kind": steps.get(key, {}).get("kind", ""), **counts, "rates": rates(counts),
              "skipped_by_reason": counts.get("skipped_by_reason", {})}
             for key, counts in funnel.items()
@@ -111,6 +111,14 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict[
         "splits": _splits(campaign, steps, visits),
         "holdout": _holdout(campaign, enrollment),
     }
+
+
+def _step_name(step: dict[str, Any] | None, key: str) -> str:
+    if step is None:
+        return key or "(no step)"
+    if step["name"]:
+        return step["name"]
+    return StepKind(step["kind"]).label if step["kind"] in StepKind.values else key
 
 
 def _reason_label(reason: str) -> str:

@@ -23,7 +23,7 @@ from channels.delivery_log import DeliveryFilters
 def dashboard(request):
     figures = dashboard_figures()
     return render(request, "campaigns/dashboard.html",
-                  {**figures, "chart": dashboard_chart(figures["messages"])})
+                  {**figures, "chart": dashboard_chart(figures["messages_by_channel"])})
 
 
 @permission_required("campaigns.view_campaign", raise_exception=True)
