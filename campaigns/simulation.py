@@ -59,6 +59,13 @@ ASSUMPTIONS = [
 def simulate(*, campaign: Campaign, version: CampaignVersion | None = None,
              profile: Profile | None = None, sample: int | None = None,
              now: datetime | None = None) -> dict[str, Any]:
+    """{"audience": n, "simulated": n, "sampled": bool, "scale": audience / simulated,
+    "version": number, "steps": {key: {"entered", "exits": {exit: n}, "waiting", "sent",
+    "skipped": {reason: n}, "holdout", "exited", "failed"}}, "messages": {"would_send",
+    "would_skip": {reason: n}, "holdout"}, "outcomes": {"completed"|"exited"|"failed": n},
+    "assumptions": [...], and for one profile "path": [{"step", "outcome", "detail", "at",
+    "message" (send steps)}]}. Counts of a sample are scaled to the audience. The version
+    defaults to the newest (the draft being edited, if any)."""
     now = now or timezone.now()
     version = version or campaign.versions.order_by("-number").first()
     graph = graph_from_version(version) if version else Graph(start="", steps={})

@@ -224,3 +224,22 @@ def test_an_entry_filter_that_does_not_validate_is_a_campaign_error():
     with pytest.raises(CampaignError) as caught:
         simulate(campaign=campaign)
     assert "audience cannot be read" in caught.value.errors["entry"]
+
+
+def test_a_wait_until_event_takes_its_timeout_in_a_dry_run():
+    # Given a profile who did the awaited event yesterday (before it would enter)
+    now = timezone.now()
+    profile = ProfileFactory()
+    EventFactory(profile=profile, name="purchase", occurred_at=now - timedelta(days=1))
+    campaign = CampaignFactory(segment=None)
+    version = CampaignVersion.objects.create(campaign=campaign, number=1, start_key="w")
+    Step.objects.create(campaign=campaign, version=version, key="w", kind="wait",
+                        config={"mode": "event", "event": "purchase", "timeout_seconds": 3600},
+                        exits={"event": "yes", "timeout": None})
+    Step.objects.create(campaign=campaign, version=version, key="yes", kind="exit", position=2)
+
+    result = simulate(campaign=campaign, version=version, profile=profile, now=now)
+
+    assert result["path"] == [{"step": "w", "outcome": "timeout", "detail": "",
+                               "at": (now + timedelta(hours=1)).isoformat()}]
+    assert result["steps"]["w"]["waiting"] == 1 and result["steps"]["yes"]["entered"] == 0
