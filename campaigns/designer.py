@@ -245,6 +245,15 @@ class Layout:
     order: list[str]  # step keys in drawing order
 
 
+def _ordered_exits(step: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """A step's exits in display order (yes before no, branches as configured): the JSON
+    column does not keep key order."""
+    exits = step.get("exits", {})
+    names = exit_names(step["kind"], step.get("config") or {})
+    return [(n, exits[n]) for n in names if n in exits] + [
+        (n, t) for n, t in exits.items() if n not in names]
+
+
 def layout(data: dict[str, Any]) -> Layout:
     """The flow as nested boxes, depth first: a step reached by several branches is drawn
     under the first of them (the leftmost), the others show "go to"."""
@@ -254,7 +263,7 @@ def layout(data: dict[str, Any]) -> Layout:
     def grow(key: str) -> Node:
         node = Node(steps[key])
         drawn.append(key)
-        for exit, target in node.step.get("exits", {}).items():
+        for exit, target in _ordered_exits(node.step):
             if not target or target not in steps:
                 node.branches.append(Branch(exit=exit, goto=target or "",
                                             dangling=bool(target)))

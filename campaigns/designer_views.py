@@ -24,7 +24,7 @@ from campaigns.designer_page import (
     graph_data,
     shown_version,
 )
-from campaigns.models import Campaign, CampaignVersion
+from campaigns.models import Campaign, CampaignStatus, CampaignVersion
 from campaigns.selectors import profile_by_reference
 from campaigns.services import CampaignError
 from campaigns.simulation import simulate
@@ -55,6 +55,8 @@ def designer_page(request, pk: int):
     version = shown_version(campaign, request.GET.get("v"))
     if version is None and request.GET.get("v"):
         raise Http404("No such version.")
+    if version is None and campaign.status == CampaignStatus.DRAFT:
+        version = _draft(request, campaign)  # a new campaign: its empty version 1
     return render(request, "campaigns/designer.html", designer_context(campaign, version))
 
 

@@ -127,9 +127,11 @@ class WaitForm(StepForm):
     def initial_for(cls, step):
         config = step.get("config") or {}
         initial = {**super().initial_for(step), "mode": config.get("mode", "duration")}
-        initial["amount"], initial["unit"] = _amount(int(config.get("seconds") or 0))
-        initial["timeout_amount"], initial["timeout_unit"] = _amount(
-            int(config.get("timeout_seconds") or 0))
+        if config.get("seconds"):
+            initial["amount"], initial["unit"] = _amount(int(config["seconds"]))
+        if config.get("timeout_seconds"):
+            initial["timeout_amount"], initial["timeout_unit"] = _amount(
+                int(config["timeout_seconds"]))
         initial.update(time=config.get("time"), weekdays=config.get("weekdays", []),
                        event=config.get("event", ""))
         return initial

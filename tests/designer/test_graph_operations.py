@@ -185,3 +185,10 @@ def test_summaries_say_what_a_step_does():
 
     assert designer.summary(wait, {}) == "2 days"
     assert designer.summary(event, {}) == "“purchase” in the last 7 days"
+
+
+def test_layout_draws_exits_in_their_kind_order_whatever_the_stored_order():
+    data = _chain("condition")
+    data["steps"][0]["exits"] = {"no": None, "yes": None}  # as jsonb gives them back
+
+    assert [b.exit for b in designer.layout(data).root.branches] == ["yes", "no"]
