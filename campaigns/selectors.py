@@ -81,7 +81,9 @@ def step_live_counts(*, version: CampaignVersion) -> dict[str, dict[str, int]]:
 def campaign_versions(*, campaign: Campaign) -> QuerySet[CampaignVersion]:
     """The campaign's versions, newest first, with how many enrollments are in each now."""
     return campaign.versions.annotate(
-        in_flight=Count("enrollments", filter=Q(enrollments__state=EnrollmentState.ACTIVE)),
+        # distinct: the two joins multiply rows (each enrollment once per step otherwise).
+        in_flight=Count("enrollments", filter=Q(enrollments__state=EnrollmentState.ACTIVE),
+                        distinct=True),
         steps_count=Count("steps", distinct=True),
     ).order_by("-number")
 

@@ -179,17 +179,18 @@ class StepStatsSerializer(serializers.Serializer):
     key = serializers.CharField()
     name = serializers.CharField()
     kind = serializers.CharField()
-    entered = serializers.IntegerField(help_text="Visits of the step (every version).")
+    entered = serializers.IntegerField(help_text="Visits of the step.")
     waiting = serializers.IntegerField(help_text="Active enrollments at the step now.")
     passed = serializers.IntegerField(help_text="Visits that left the step.")
-    exited = serializers.IntegerField(help_text="Enrollments taken out by the exit criteria "
-                                                "while at the step.")
+    ended = serializers.IntegerField(help_text="Enrollments that finished at the step: "
+                                               "completed, exited by the exit criteria, or failed.")
 
 
 class StatsSerializer(serializers.Serializer):
-    version = serializers.IntegerField(allow_null=True, help_text="Whose steps are listed.")
-    enrollments = serializers.DictField(child=serializers.IntegerField(),
-                                        help_text="Enrollments by state, and their total.")
+    version = serializers.IntegerField(allow_null=True, help_text="Whose steps are counted.")
+    enrollments = serializers.DictField(child=serializers.IntegerField(), help_text="The "
+                                        "campaign's enrollments (every version) by state, and "
+                                        "their total.")
     steps = StepStatsSerializer(many=True)
 
 

@@ -12,7 +12,7 @@ validation, simulation and transfer services.
     GET    /api/v1/campaigns/{id}/versions          versions with their step counts
     POST   /api/v1/campaigns/{id}/versions/{n}/move-enrollments   n → the current version
     GET    /api/v1/campaigns/{id}/enrollments       ?state= &step= &profile=, by cursor
-    GET    /api/v1/campaigns/{id}/stats             per-step counts
+    GET    /api/v1/campaigns/{id}/stats             per-step counts (?version=n)
     GET    /api/v1/campaigns/{id}/export            the campaign as a JSON attachment
     POST   /api/v1/campaigns/import                 a new draft from an export
 
@@ -226,11 +226,16 @@ class CampaignViewSet(viewsets.ModelViewSet):
             reads.campaign_enrollments(campaign=campaign, **filters.validated_data))
         return self.get_paginated_response(EnrollmentSerializer(page, many=True).data)
 
-    @extend_schema(responses={200: StatsSerializer}, description="Per step of the current "
-                   "version: entered, waiting here, passed and exited; enrollments by state.")
+    @extend_schema(parameters=[OpenApiParameter("version", int, description="Count this "
+                                                "version's steps (default: the current one).")],
+                   responses={200: StatsSerializer, 404: None},
+                   description="Per step of a version, as the designer shows them: entered, "
+                   "waiting here, passed, ended; and the enrollments by state.")
     @action(detail=True, methods=["get"], pagination_class=None)
     def stats(self, request, pk: str) -> Response:
-        return Response(reads.campaign_step_stats(campaign=self.get_object()))
+        campaign = self.get_object()
+        version = _version(campaign, request.query_params.get("version"))
+        return Response(reads.campaign_step_stats(campaign=campaign, version=version))
 
     @extend_schema(parameters=[OpenApiParameter("version", int, description="This version's "
                                                 "graph (default: the current one, else the "

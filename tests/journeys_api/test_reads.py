@@ -29,6 +29,11 @@ def journey(running) -> Campaign:
     return Campaign.objects.select_related("current_version").get(pk=running["id"])
 
 
+def step_counts(body: dict) -> dict:
+    return {s["key"]: {k: s[k] for k in ("entered", "waiting", "passed", "ended")}
+            for s in body["steps"]}
+
+
 @pytest.mark.django_db
 def test_stats_count_each_step(reader, journey):
     enroll(journey, at="s1")
@@ -40,15 +45,33 @@ def test_stats_count_each_step(reader, journey):
 
     body = response.json()
     assert response.status_code == 200
-    steps = {s["key"]: {k: s[k] for k in ("entered", "waiting", "passed", "exited")}
-             for s in body["steps"]}
-    assert steps == {
-        "s1": {"entered": 4, "waiting": 1, "passed": 3, "exited": 0},
-        "s2": {"entered": 3, "waiting": 2, "passed": 0, "exited": 1},
-        "s3": {"entered": 0, "waiting": 0, "passed": 0, "exited": 0},
+    assert step_counts(body) == {
+        "s1": {"entered": 4, "waiting": 1, "passed": 3, "ended": 0},
+        "s2": {"entered": 3, "waiting": 2, "passed": 0, "ended": 1},
+        "s3": {"entered": 0, "waiting": 0, "passed": 0, "ended": 0},
     }
-    assert body["enrollments"]["active"] == 3 and body["enrollments"]["total"] == 4
+    assert body["enrollments"]["active"] == 3 and body["enrollments"]["exited"] == 1
+    assert body["enrollments"]["total"] == 4
     assert body["version"] == 1
+
+
+@pytest.mark.django_db
+def test_stats_count_the_version_asked_for(reader, writer, journey):
+    enroll(journey, at="s2", visited=["s1"])
+    writer.patch(f"{CAMPAIGNS}{journey.pk}/", {"graph": graph()}, format="json")
+    writer.post(f"{CAMPAIGNS}{journey.pk}/publish/")
+    url = f"{CAMPAIGNS}{journey.pk}/stats/"
+
+    current, first, missing = reader.get(url), reader.get(url, {"version": 1}), reader.get(
+        url, {"version": 9})
+
+    assert current.json()["version"] == 2
+    assert step_counts(current.json())["s2"] == {"entered": 0, "waiting": 0, "passed": 0,
+                                                 "ended": 0}
+    assert step_counts(first.json())["s2"] == {"entered": 1, "waiting": 1, "passed": 0,
+                                               "ended": 0}
+    assert current.json()["enrollments"]["active"] == 1
+    assert missing.status_code == 404
 
 
 @pytest.mark.django_db
