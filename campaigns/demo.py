@@ -2,8 +2,10 @@
 
 `demo_load()` creates, once, ~1,200 profiles across eight countries (names from Faker in the
 country's locale, a matching IANA time zone and BCP 47 locale), a few thousand events from
-the last 90 days, three segments and one draft campaign ready to schedule. Everything comes
-from a seeded Random, so two loads on the same day produce the same people.
+the last 90 days, three segments, one draft campaign ready to schedule, and two published
+journeys (campaigns.demo_journeys): a scheduled multi-step series and a running real-time
+cart reminder. Everything comes from a seeded Random, so two loads on the same day produce
+the same people.
 
 Contact data can never reach a real person: emails use the reserved example.com/.org/.net
 domains, and phones are given only in countries with a range reserved for fiction
@@ -22,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from faker import Faker
 
+from campaigns.demo_journeys import create_journeys
 from campaigns.models import Campaign
 from campaigns.services import campaign_save
 from channels.models import Offer, Placement
@@ -147,6 +150,7 @@ class DemoResult:
     events: int = 0
     segments: list[Segment] = field(default_factory=list)
     campaign: Campaign | None = None
+    journeys: list[Campaign] = field(default_factory=list)
 
     @property
     def created(self) -> bool:
@@ -177,7 +181,9 @@ def demo_load(*, profiles: int = PROFILE_COUNT, seed: int = SEED,
         _create_static_list(rng, people)
         _create_placement()
         campaign = _create_campaign()
-    return DemoResult(profiles=len(people), events=events, segments=segments, campaign=campaign)
+        journeys = create_journeys(now)
+    return DemoResult(profiles=len(people), events=events, segments=segments, campaign=campaign,
+                      journeys=journeys)
 
 
 # --- profiles ----------------------------------------------------------------------------
@@ -489,6 +495,7 @@ CAMPAIGN_HTML = """\
   <tr><td style="padding:16px 32px 28px;font-size:12px;line-height:1.5;color:#66736c;">
     You receive "{{ campaign.name }}" because you subscribed to our newsletter.
     This email was sent to {{ profile.email }}.
+    <a href="{{ unsubscribe_url }}" style="color:#66736c;">Unsubscribe</a>
   </td></tr>
 </table>
 </td></tr>

@@ -85,3 +85,20 @@ def test_demo_shows_schema_consent_identity_lists_and_offers(redis_conn):
     assert Profile.objects.filter(external_id=None).count() == 3  # visitors not identified yet
     assert SegmentMember.objects.filter(segment__name="VIP guests").count() == 25
     assert Placement.objects.get(key="homepage_banner").offers.count() == 2
+
+
+def test_demo_journeys_are_published_a_scheduled_series_and_a_running_cart_reminder():
+    from campaigns.services import campaign_problems
+    from campaigns.versions import graph_of
+
+    result = demo_load(profiles=50)
+
+    series, cart = result.journeys
+    assert series.status == CampaignStatus.SCHEDULED and series.next_run_at > timezone.now()
+    kinds = {s.kind for s in graph_of(series).steps.values()}
+    assert {"send_message", "wait", "condition", "split"} <= kinds
+    assert cart.status == CampaignStatus.RUNNING
+    assert (cart.entry_kind, cart.entry_event) == ("event", "cart_abandoned")
+    wait, send = graph_of(cart).ordered()
+    assert (wait.kind, wait.config["seconds"], send.kind) == ("wait", 3600, "send_message")
+    assert campaign_problems(series) == campaign_problems(cart) == []
