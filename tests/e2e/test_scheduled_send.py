@@ -24,6 +24,7 @@ HTML = (
     "<h1>Hello {{ profile.first_name }}</h1>"
     "<p>You have {{ profile.attributes.points }} points"
     " on your {{ profile.attributes.plan }} plan.</p>"
+    '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a></p>'  # required at publish
 )
 
 
