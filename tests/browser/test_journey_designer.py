@@ -171,3 +171,65 @@ def test_designer_fits_a_phone_screen(browser, live_server, marketer_login, temp
         page.screenshot(path=str(ARTIFACTS / "journey-designer-phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_marketer_pauses_edits_a_new_version_and_resumes(
+    page, live_server, marketer_login, templates, screenshot, redis_conn
+):
+    from campaigns.lifecycle import publish
+    from campaigns.models import Enrollment, StepVisit
+    from campaigns.versions import draft_version, graph_save
+
+    campaign = Campaign.objects.create(name="Cart reminder", entry_kind="event",
+                                       entry_event="cart_abandoned")
+    graph_save(draft_version(campaign), {"start": "s1", "steps": [
+        {"key": "s1", "kind": "wait", "config": {"mode": "duration", "seconds": 3600},
+         "exits": {"next": "s2"}},
+        {"key": "s2", "kind": "send_message", "template": templates["Welcome"].pk,
+         "exits": {"next": None}},
+    ]})
+    publish(campaign, marketer_login)
+    v1 = Campaign.objects.get(pk=campaign.pk).current_version
+    enrollment = Enrollment.objects.create(campaign=campaign, version=v1,
+                                           profile=ProfileFactory(), entry_key="once",
+                                           step_key="s1")
+    log_in(page, live_server, "maria")
+    page.goto(f"{live_server.url}/campaigns/{campaign.pk}/designer/")
+
+    # Live counts refresh by themselves while the journey runs.
+    expect(page.locator('#step-s1 [data-count="waiting"]')).to_have_text("1")
+    StepVisit.objects.create(enrollment=enrollment, step=v1.steps.get(key="s1"),
+                             campaign=campaign, entered_at=enrollment.entered_at)
+    expect(page.locator('#step-s1 [data-count="entered"]')).to_have_text("1", timeout=12_000)
+
+    page.click("#action-pause")
+    expect(page.locator(".messages")).to_contain_text("paused")
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.PAUSED
+
+    # Version 2: a copy of version 1, edited while version 1 stays as it was.
+    page.click("#new-version")
+    page.wait_for_url("**/designer/?v=2")
+    page.wait_for_load_state()
+    _add(page, "s2:next", "update_attribute")
+    page.fill("#id_step-attribute", "reminded")
+    page.fill("#id_step-value", "true")
+    _save_step(page)
+    v2 = campaign.versions.get(number=2)
+    assert v2.steps.get(key="s3").config == {"attribute": "reminded", "value": True}
+    assert v1.steps.count() == 2
+    screenshot("journey-version-2")
+
+    page.click("#action-publish")
+    expect(page.locator(".messages")).to_contain_text("paused")
+    campaign.refresh_from_db()
+    assert campaign.current_version == v2 and campaign.status == CampaignStatus.PAUSED
+
+    # The profile waiting in version 1 moves to version 2 (its step s1 is there too).
+    page.click("#move-v1")
+    expect(page.locator(".messages")).to_contain_text("Moved 1 enrollment")
+    assert Enrollment.objects.get().version == v2
+
+    page.click("#action-resume")
+    expect(page.locator(".messages")).to_contain_text("running")
+    assert Campaign.objects.get(pk=campaign.pk).status == CampaignStatus.RUNNING
+    screenshot("journey-resumed")

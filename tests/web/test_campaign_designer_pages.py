@@ -320,3 +320,19 @@ def test_moving_in_flight_enrollments_to_the_current_version(marketer_client, jo
     assert b'id="move-v1"' in page
     assert b"Moved 1 enrollment(s)" in response.content
     assert Enrollment.objects.get().version.number == 2
+
+
+def test_simulating_one_profile_shows_its_path(marketer_client, template):
+    campaign = CampaignFactory(segment=SegmentFactory(), entry_kind="audience")
+    graph_save(draft_version(campaign), _graph(template))
+    ProfileFactory(external_id="ada-1", attributes={"plan": "pro"})
+
+    response = marketer_client.post(reverse("campaign_simulate", args=[campaign.pk]),
+                                    {"profile": "ada-1"}, **HX)
+    unknown = marketer_client.post(reverse("campaign_simulate", args=[campaign.pk]),
+                                   {"profile": "nobody"}, **HX)
+
+    path = response.content.decode().split('id="sim-path"')[1].split("</ol>")[0]
+    assert path.index("#step-s1") < path.index("#step-s2")
+    assert "on-path" in response.content.decode().split('id="step-s1"')[0][-120:]
+    assert "No profile matches “nobody”." in unknown.content.decode()
