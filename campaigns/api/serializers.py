@@ -136,6 +136,11 @@ class SimulateRequestSerializer(serializers.Serializer):
         return data
 
 
+class PublishSerializer(serializers.Serializer):
+    at = serializers.DateTimeField(required=False, help_text="An audience campaign's reading "
+                                   "time (sets scheduled_at); in the past or absent: now.")
+
+
 class PauseSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import ProtectedError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -53,6 +54,7 @@ from campaigns.api.serializers import (
     EnrollmentSerializer,
     MovedSerializer,
     PauseSerializer,
+    PublishSerializer,
     SimulateRequestSerializer,
     StatsSerializer,
     StatusFilterSerializer,
@@ -128,10 +130,15 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
     def destroy(self, request, pk: str) -> Response:
         campaign = self.get_object()
-        if campaign.status != CampaignStatus.DRAFT:
+        try:
+            # Conditional on the status, so a publish racing the delete wins or loses whole.
+            deleted, _ = Campaign.objects.filter(pk=campaign.pk,
+                                                 status=CampaignStatus.DRAFT).delete()
+        except ProtectedError:
+            raise Conflict("Other records refer to this campaign: archive it instead.") from None
+        if not deleted:
             raise Conflict(f"A {campaign.get_status_display().lower()} campaign cannot be "
                            "deleted: archive it instead.")
-        campaign.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @_action_schema("The problems publishing would refuse, on the graph being edited (the "
@@ -164,10 +171,14 @@ class CampaignViewSet(viewsets.ModelViewSet):
 
     @_action_schema("Validate and publish the graph being edited: a draft campaign becomes "
                     "scheduled or running; on a running or paused one the draft version becomes "
-                    "current. 400 lists the problems under steps.{key}.")
+                    "current. 400 lists the problems under steps.{key}.",
+                    request=PublishSerializer)
     @action(detail=True, methods=["post"])
     def publish(self, request, pk: str) -> Response:
-        return self._transition(lifecycle.publish, _user(request))
+        payload = PublishSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        return self._transition(lifecycle.publish, _user(request),
+                                at=payload.validated_data.get("at"))
 
     @_action_schema("Stop new sends at once; enrollments hold where they are.",
                     request=PauseSerializer)

@@ -158,3 +158,23 @@ def test_simulate_takes_a_profile_or_a_sample_not_both(reader, create):
     response = post(reader, create(), "simulate", {"profile": "ada", "sample": 3})
 
     assert response.status_code == 400
+
+
+@pytest.mark.django_db
+def test_publish_can_set_an_audience_campaigns_time(writer, create):
+    at = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+    campaign = create(entry_kind="audience", entry_event="", segment=SegmentFactory().pk)
+
+    response = post(writer, campaign, "publish", {"at": at.isoformat()})
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["status"] == "scheduled"
+    assert Campaign.objects.get(pk=campaign["id"]).scheduled_at == at
+
+
+@pytest.mark.django_db
+def test_publishing_a_running_campaign_with_no_draft_is_a_conflict(writer, running):
+    response = post(writer, running, "publish")
+
+    assert response.status_code == 409
+    assert "no changes" in response.json()["detail"]
