@@ -7,6 +7,8 @@ from django.conf import settings
 from channels.backends.base import EmailContent
 from channels.rendering import DeliveryRenderer, html_to_text
 from channels.templating import check_template, compile_template, profile_context
+from channels.tracking import absolute_url
+from channels.unsubscribe import email_headers, unsubscribe_url
 
 __all__ = ["StepRenderer", "html_to_text", "step_content_errors", "step_renderer"]
 
@@ -42,17 +44,21 @@ class StepRenderer:
         self._html = compile_template(step.html_body, html=True)
         self._text = compile_template(step.text_body) if step.text_body.strip() else None
 
-    def render(self, profile) -> EmailContent:
-        context = {"profile": profile_context(profile), "campaign": self._campaign}
+    def render(self, profile, delivery_id: int | None = None) -> EmailContent:
+        # An inline email is a marketing email: its unsubscribe link (required at publish)
+        # is the delivery's, or the preview page's before any delivery exists.
+        link = unsubscribe_url(delivery_id) if delivery_id else absolute_url("/u/preview")
+        context = {"profile": profile_context(profile), "campaign": self._campaign,
+                   "unsubscribe_url": link, "preferences_url": link}
         body = self._html.render(context)
         text = self._text.render(context) if self._text else html_to_text(body)
         subject = " ".join(self._subject.render(context).split())
         return EmailContent(subject=subject, html=body, text=text)
 
     def __call__(self, delivery) -> dict:
-        content = self.render(delivery.profile)
+        content = self.render(delivery.profile, delivery.pk)
         return {"subject": content.subject, "html": content.html, "text": content.text,
-                "from_email": settings.DEFAULT_FROM_EMAIL}
+                "headers": email_headers(delivery), "from_email": settings.DEFAULT_FROM_EMAIL}
 
 
 def step_renderer(step):
