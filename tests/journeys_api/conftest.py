@@ -72,3 +72,12 @@ def running(writer, create):
     response = writer.post(f"{CAMPAIGNS}{campaign['id']}/publish/", format="json")
     assert response.status_code == 200, response.json()
     return response.json()
+
+
+# A real RQ worker and SMTP sink for the journey run end to end (tests/e2e's fixtures).
+from tests.e2e.conftest import (  # noqa: E402, F401
+    pytest_runtest_makereport,
+    rq_worker,
+    smtp_sink,
+    start_rq_worker,
+)
