@@ -1,7 +1,14 @@
-"""Email through Django's mail machinery (SMTP from EMAIL_URL, locmem in tests).
+"""Email through Django's mail connections (SMTP from EMAIL_URL, an ESP through
+django-anymail, locmem in tests): whichever EMAIL_BACKEND is configured.
 
 One connection per batch: `with EmailBackend() as backend: backend.send(outbound)`.
 The outbound content holds subject, html, text, headers and optionally from_email/reply_to.
+
+With Django's own SMTP backend the message is written straight to bytes
+(channels.backends.mime) and handed to the open smtplib connection: building Django
+EmailMessage objects was most of a worker's time after the SMTP dialogue. Any other
+connection (anymail's ESP backends, locmem, console, a project's subclass of the SMTP backend
+that signs or rewrites messages) gets a Django EmailMultiAlternatives, as before.
 """
 
 from __future__ import annotations
@@ -10,9 +17,11 @@ import contextlib
 import smtplib
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
+from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 
 from channels.backends.base import ChannelBackend, DeliveryError, Outbound, OutboundEmail
+from channels.backends.mime import BadHeader, MailParts, NotDirect, mime_bytes
 
 
 class EmailBackend(ChannelBackend):
@@ -26,6 +35,10 @@ class EmailBackend(ChannelBackend):
             self._connection.open()
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"Cannot reach the mail server: {exc}", permanent=False) from exc
+        # Exactly Django's SMTP backend (not a subclass, which may sign or rewrite messages in
+        # its own _send): its open smtplib connection takes our bytes directly.
+        direct = type(self._connection) is DjangoSmtpBackend
+        self._smtp = self._connection.connection if direct else None
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -37,21 +50,10 @@ class EmailBackend(ChannelBackend):
         """Send one message; return the provider's message id (our Message-ID for SMTP)."""
         if isinstance(message, OutboundEmail):  # the pre-#5 callers' shape
             message = _outbound(message)
-        content = message.content
-        reply_to = content.get("reply_to")
-        email = EmailMultiAlternatives(
-            subject=content.get("subject", ""),
-            body=content.get("text", ""),
-            from_email=content.get("from_email") or settings.DEFAULT_FROM_EMAIL,
-            to=[message.address],
-            reply_to=[reply_to] if reply_to else None,
-            headers={"Message-ID": message.message_id, **content.get("headers", {})},
-            connection=self._connection,
-        )
-        if content.get("html"):
-            email.attach_alternative(content["html"], "text/html")
         try:
-            email.send()
+            self._deliver(_parts(message))
+        except (BadHeader, BadHeaderError) as exc:
+            raise DeliveryError(f"Refused header: {exc}", permanent=True) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise DeliveryError(_reply(code, reply), permanent=500 <= code < 600) from exc
@@ -62,6 +64,36 @@ class EmailBackend(ChannelBackend):
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"Mail server connection failed: {exc}", permanent=False) from exc
         return message.message_id
+
+    def _deliver(self, parts: MailParts) -> None:
+        if getattr(self, "_smtp", None) is not None:
+            try:
+                envelope_from, raw = mime_bytes(parts)
+            except NotDirect:
+                pass  # e.g. an internationalized address: Django's machinery encodes it
+            else:
+                self._smtp.sendmail(envelope_from, [parts.to], raw)
+                return
+        email = EmailMultiAlternatives(
+            subject=parts.subject, body=parts.text, from_email=parts.from_email, to=[parts.to],
+            reply_to=[parts.reply_to] if parts.reply_to else None,
+            headers={"Message-ID": parts.message_id, **parts.headers},
+            connection=self._connection,
+        )
+        if parts.html:
+            email.attach_alternative(parts.html, "text/html")
+        email.send()
+
+
+def _parts(message: Outbound) -> MailParts:
+    content = message.content
+    return MailParts(
+        to=message.address,
+        from_email=content.get("from_email") or settings.DEFAULT_FROM_EMAIL,
+        subject=content.get("subject", ""), text=content.get("text", ""),
+        html=content.get("html") or "", reply_to=content.get("reply_to") or "",
+        message_id=message.message_id, headers=content.get("headers") or {},
+    )
 
 
 # Kept for callers written before every channel shared one interface.
