@@ -167,8 +167,10 @@ class ApiToken(models.Model):
         ("events:write", "Send events"),
         ("segments:read", "Read segments"),
         ("segments:write", "Create and change segments, and the members of static lists"),
-        ("campaigns:read", "Read campaigns and their delivery counts"),
-        ("campaigns:write", "Create and schedule campaigns"),
+        ("campaigns:read", "Read, export, validate and simulate campaigns, with their "
+                           "versions, enrollments and counts"),
+        ("campaigns:write", "Create, change, publish, pause, resume, archive and import "
+                            "campaigns"),
         ("decisions:read", "Ask which offer a placement shows a profile (records impressions)"),
         ("offers:read", "Read placements and offers"),
         ("offers:write", "Create, change and delete placements and offers"),

@@ -137,3 +137,12 @@ def test_moving_from_an_unknown_version_is_404(writer, journey):
     response = writer.post(f"{CAMPAIGNS}{journey.pk}/versions/7/move-enrollments/")
 
     assert response.status_code == 404
+
+
+@pytest.mark.django_db
+def test_moving_enrollments_before_anything_is_published_is_a_conflict(writer, create):
+    draft = create()
+
+    response = writer.post(f"{CAMPAIGNS}{draft['id']}/versions/1/move-enrollments/")
+
+    assert response.status_code == 409
