@@ -147,7 +147,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
     def validate(self, request, pk: str) -> Response:
         campaign = self.get_object()
         _, graph = _edited_graph(campaign)
-        problems = [{"step": p[0], "field": p[1], "message": p[2]}
+        problems = [{"step": p.step_key, "field": p.field, "message": p.message}
                     for p in validation.validate(campaign, graph)]
         return Response({"valid": not problems, "problems": problems})
 
@@ -164,7 +164,7 @@ class CampaignViewSet(viewsets.ModelViewSet):
         profile = _profile(payload.validated_data)
         try:
             result = simulation.simulate(campaign=campaign, version=version, profile=profile,
-                              sample=payload.validated_data.get("sample"))
+                                         sample=payload.validated_data.get("sample"))
         except CampaignError as exc:
             raise refused(exc) from None
         return Response(result)
