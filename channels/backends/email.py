@@ -20,8 +20,15 @@ from django.conf import settings
 from django.core.mail import BadHeaderError, EmailMultiAlternatives, get_connection
 from django.core.mail.backends.smtp import EmailBackend as DjangoSmtpBackend
 
-from channels.backends.base import ChannelBackend, DeliveryError, Outbound, OutboundEmail
+from channels.backends.base import (
+    ChannelBackend,
+    DeliveryError,
+    Outbound,
+    OutboundEmail,
+    ProviderError,
+)
 from channels.backends.mime import BadHeader, MailParts, NotDirect, mime_bytes
+from channels.backends.provider_http import retry_after
 
 
 class EmailBackend(ChannelBackend):
@@ -47,11 +54,12 @@ class EmailBackend(ChannelBackend):
             self._connection.close()
 
     def send(self, message: Outbound | OutboundEmail) -> str:
-        """Send one message; return the provider's message id (our Message-ID for SMTP)."""
+        """Send one message; return the provider's message id: our Message-ID over SMTP, the
+        ESP's id through django-anymail (what its feedback webhooks will name)."""
         if isinstance(message, OutboundEmail):  # the pre-#5 callers' shape
             message = _outbound(message)
         try:
-            self._deliver(_parts(message))
+            return self._deliver(_parts(message))
         except (BadHeader, BadHeaderError) as exc:
             raise DeliveryError(f"Refused header: {exc}", permanent=True) from exc
         except smtplib.SMTPRecipientsRefused as exc:
@@ -63,9 +71,13 @@ class EmailBackend(ChannelBackend):
             ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"Mail server connection failed: {exc}", permanent=False) from exc
-        return message.message_id
+        except Exception as exc:
+            esp = _esp_error(exc)
+            if esp is None:
+                raise
+            raise esp from exc
 
-    def _deliver(self, parts: MailParts) -> None:
+    def _deliver(self, parts: MailParts) -> str:
         if getattr(self, "_smtp", None) is not None:
             try:
                 envelope_from, raw = mime_bytes(parts)
@@ -73,7 +85,7 @@ class EmailBackend(ChannelBackend):
                 pass  # e.g. an internationalized address: Django's machinery encodes it
             else:
                 self._smtp.sendmail(envelope_from, [parts.to], raw)
-                return
+                return parts.message_id
         email = EmailMultiAlternatives(
             subject=parts.subject, body=parts.text, from_email=parts.from_email, to=[parts.to],
             reply_to=[parts.reply_to] if parts.reply_to else None,
@@ -83,6 +95,8 @@ class EmailBackend(ChannelBackend):
         if parts.html:
             email.attach_alternative(parts.html, "text/html")
         email.send()
+        esp_id = getattr(getattr(email, "anymail_status", None), "message_id", None)
+        return parts.message_id if esp_id is None else str(esp_id)
 
 
 def _parts(message: Outbound) -> MailParts:
@@ -108,6 +122,36 @@ def _outbound(email: OutboundEmail) -> Outbound:
                  "from_email": email.from_email},
         message_id=email.message_id,
     )
+
+
+# django-anymail's errors that no retry can help (recognised by name: the ESP extra is optional).
+_ESP_PERMANENT = {"AnymailRecipientsRefused", "AnymailInvalidAddress", "AnymailUnsupportedFeature",
+                  "AnymailSerializationError", "AnymailCancelSend"}
+
+
+def _esp_error(exc: Exception) -> DeliveryError | None:
+    """An ESP's failure through django-anymail as a DeliveryError (None for anything else):
+    a refused recipient or an unsendable message is permanent; HTTP 429 asks us to slow
+    down; other 4xx answers are permanent; 5xx, timeouts and connection errors are retried."""
+    if not type(exc).__module__.startswith("anymail"):
+        return None
+    text = _describe(exc)
+    if type(exc).__name__ in _ESP_PERMANENT:
+        return DeliveryError(f"ESP refused the message: {text}", permanent=True)
+    status = getattr(exc, "status_code", None)
+    if status == 429:
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        wait = retry_after(headers.get("Retry-After", "")) or 60
+        return ProviderError(f"ESP throttled: {text}", permanent=False, retry_after=wait)
+    permanent = status is not None and 400 <= status < 500
+    return DeliveryError(f"ESP error: {text}", permanent=permanent)
+
+
+def _describe(exc: Exception) -> str:
+    try:
+        return str(exc)
+    except Exception:  # anymail's __str__ reads the HTTP response, which may be missing
+        return f"{type(exc).__name__}: {exc.args[0] if exc.args else ''}"
 
 
 def _reply(code: int, reply: bytes | str) -> str:

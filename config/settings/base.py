@@ -92,6 +92,14 @@ vars().update(EMAIL_CONFIG)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Itinera <campaigns@example.com>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Email through an ESP's API instead of SMTP (the optional extra: pip install -e ".[esp]"):
+# EMAIL_BACKEND=anymail.backends.<esp>.EmailBackend, and anymail's settings as ANYMAIL_<NAME>
+# variables, e.g. ANYMAIL_POSTMARK_SERVER_TOKEN (read into the ANYMAIL dict).
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default=EMAIL_CONFIG["EMAIL_BACKEND"])
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in env.ENVIRON.items() if name.startswith("ANYMAIL_")
+}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
