@@ -431,3 +431,31 @@ class DeliveryRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}h {self.channel} {self.status}: {self.count}"
+
+
+class DeliveryRollupDaily(models.Model):
+    """The hourly rollups summed per UTC day, campaign, channel, status and sending domain
+    (no step, reason or link): what the dashboard reads, ~24× fewer rows. Kept by the same
+    trigger statement as DeliveryRollup; rebuilt with it."""
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateTimeField()
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=16, choices=DeliveryStatus.choices)
+    domain = models.CharField(max_length=255, blank=True, db_default="")
+    count = models.BigIntegerField(default=0, db_default=0)
+    firsts = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "campaign", "channel", "status", "domain"],
+                name="rollup_daily_unique_bucket", nulls_distinct=False,
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.channel} {self.status}: {self.count}"

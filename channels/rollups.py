@@ -1,4 +1,5 @@
-"""Hourly rollups of the delivery status log (channels.models.DeliveryRollup).
+"""Hourly rollups of the delivery status log (channels.models.DeliveryRollup), and their
+daily sums (DeliveryRollupDaily, what the dashboard reads).
 
 Why a trigger and not Python in deliveries_record: the log is written by at least eight
 paths (the send pipeline, set-based launches, deferral releases, tracking, feedback,
@@ -50,22 +51,44 @@ _UPSERT = """
        SET count = r.count + EXCLUDED.count, firsts = r.firsts + EXCLUDED.firsts
 """
 
+_DAILY_COLUMNS = "day, campaign_id, channel, status, domain, count, firsts"
+# The day buckets of hourly buckets `b`.
+_DAILY_SELECT = """
+    SELECT date_trunc('day', b.hour, 'UTC'), b.campaign_id, b.channel, b.status, b.domain,
+           sum(b.count), sum(b.firsts)
+      FROM {source} b
+     GROUP BY 1, 2, 3, 4, 5
+"""
+_DAILY_UPSERT = """
+    ON CONFLICT (day, campaign_id, channel, status, domain) DO UPDATE
+       SET count = r.count + EXCLUDED.count, firsts = r.firsts + EXCLUDED.firsts
+"""
+
+# One statement: the new log rows are joined and grouped once, then added to the hourly and
+# the daily buckets.
 TRIGGER_SQL = f"""
 CREATE OR REPLACE FUNCTION channels_rollup_events() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO channels_deliveryrollup AS r ({_COLUMNS})
-    SELECT {_BUCKET}, count(*),
-           count(*) FILTER (
-               WHERE n.status NOT IN ({_IN_CHECKED}) OR NOT EXISTS (
-                   SELECT 1 FROM channels_deliveryevent e
-                    WHERE e.delivery_id = n.delivery_id AND e.status = n.status
-                      AND e.id < n.id))
-      FROM new_events n {_JOINS}
-     WHERE NOT d.is_proof
-     GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
-     ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
-    {_UPSERT};
+    WITH buckets (hour, campaign_id, step_id, channel, status, reason, domain, url, count,
+                  firsts) AS (
+        SELECT {_BUCKET}, count(*),
+               count(*) FILTER (
+                   WHERE n.status NOT IN ({_IN_CHECKED}) OR NOT EXISTS (
+                       SELECT 1 FROM channels_deliveryevent e
+                        WHERE e.delivery_id = n.delivery_id AND e.status = n.status
+                          AND e.id < n.id))
+          FROM new_events n {_JOINS}
+         WHERE NOT d.is_proof
+         GROUP BY 1, 2, 3, 4, 5, 6, 7, 8
+    ), hourly AS (
+        INSERT INTO channels_deliveryrollup AS r ({_COLUMNS})
+        SELECT * FROM buckets ORDER BY 1, 2, 3, 4, 5, 6, 7, 8
+        {_UPSERT}
+    )
+    INSERT INTO channels_deliveryrollupdaily AS r ({_DAILY_COLUMNS})
+    SELECT * FROM ({_DAILY_SELECT.format(source="buckets")}) daily ORDER BY 1, 2, 3, 4, 5
+    {_DAILY_UPSERT};
     RETURN NULL;
 END
 $$;
@@ -92,6 +115,8 @@ _RAW_SELECT = f"""
 """  # noqa: S608 — constants only, no input
 # Into an emptied table: the GROUP BY already makes each bucket one row.
 _REBUILD_SQL = f"INSERT INTO channels_deliveryrollup ({_COLUMNS}) {_RAW_SELECT}"
+_REBUILD_DAILY_SQL = (f"INSERT INTO channels_deliveryrollupdaily ({_DAILY_COLUMNS}) "
+                      + _DAILY_SELECT.format(source="channels_deliveryrollup"))
 
 
 def rollups_rebuild() -> int:
@@ -103,8 +128,11 @@ def rollups_rebuild() -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("LOCK TABLE channels_deliveryevent IN SHARE MODE")
         cursor.execute("DELETE FROM channels_deliveryrollup")
+        cursor.execute("DELETE FROM channels_deliveryrollupdaily")
         cursor.execute(_REBUILD_SQL)
-        return cursor.rowcount
+        buckets = cursor.rowcount
+        cursor.execute(_REBUILD_DAILY_SQL)
+        return buckets
 
 
 def rollups_raw_counts() -> dict[tuple, tuple[int, int]]:
@@ -113,6 +141,19 @@ def rollups_raw_counts() -> dict[tuple, tuple[int, int]]:
     with connection.cursor() as cursor:
         cursor.execute(_RAW_SELECT)
         return {tuple(row[:8]): (row[8], row[9]) for row in cursor.fetchall()}
+
+
+def rollups_daily_stored() -> dict[tuple, tuple[int, int]]:
+    """{(day, campaign_id, channel, status, domain): (count, firsts)} as stored."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {_DAILY_COLUMNS} FROM channels_deliveryrollupdaily")  # noqa: S608
+        return {tuple(row[:5]): (row[5], row[6]) for row in cursor.fetchall()}
+
+
+def rollups_daily_from_hourly() -> dict[tuple, tuple[int, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_DAILY_SELECT.format(source="channels_deliveryrollup"))
+        return {tuple(row[:5]): (row[5], row[6]) for row in cursor.fetchall()}
 
 
 def rollups_stored() -> dict[tuple, tuple[int, int]]:

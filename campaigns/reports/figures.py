@@ -17,7 +17,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 
@@ -91,7 +91,7 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict[
         step_row["converted"] += counts["converted"]
     if not visits:
         _legacy_entered(funnel, by_id)
-    enrollment = _enrollment_totals(campaign)
+    enrollment, conversions = _enrollments(campaign)
     totals.update(entered=enrollment["entered"] or max(
         (row["entered"] for row in funnel.values()), default=0), converted=enrollment["converted"])
     return {
@@ -103,7 +103,7 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict[
              "skipped_by_reason": counts.get("skipped_by_reason", {})}
             for key, counts in funnel.items()
         ],
-        "series": _series(campaign, now),
+        "series": _series(campaign, conversions, now),
         "links": [{"step": key, "url": url, "clicks": n}
                   for (key, url), n in sorted(links.items(), key=lambda item: -item[1])],
         "skip_reasons": [{"reason": reason, "label": _reason_label(reason), "count": n}
@@ -164,16 +164,27 @@ def _legacy_entered(funnel: dict[str, dict], by_id: dict[int, str]) -> None:
         funnel[by_id[row["campaign_step_id"]]]["entered"] = row["n"]
 
 
-def _enrollment_totals(campaign: Campaign) -> dict[str, int]:
-    row = Enrollment.objects.filter(campaign=campaign).aggregate(
-        entered=Count("*"), converted=Count("converted_at"),
-        control=Count("id", filter=Q(is_control=True)),
-        control_converted=Count("converted_at", filter=Q(is_control=True)),
-    )
-    return {key: value or 0 for key, value in row.items()}
+def _enrollments(campaign: Campaign) -> tuple[dict[str, int], dict[datetime, int]]:
+    """Entrants, conversions and the control group's, with conversions per UTC hour: one
+    pass over the campaign's enrollments."""
+    totals = dict.fromkeys(("entered", "converted", "control", "control_converted"), 0)
+    hourly: dict[datetime, int] = defaultdict(int)
+    rows = (Enrollment.objects.filter(campaign=campaign).order_by()
+            .annotate(hour=Trunc("converted_at", "hour", tzinfo=UTC))
+            .values("is_control", "hour").annotate(n=Count("*")))
+    for row in rows:
+        totals["entered"] += row["n"]
+        if row["is_control"]:
+            totals["control"] += row["n"]
+        if row["hour"] is not None:
+            totals["converted"] += row["n"]
+            hourly[row["hour"]] += row["n"]
+            if row["is_control"]:
+                totals["control_converted"] += row["n"]
+    return totals, hourly
 
 
-def _series(campaign: Campaign, now: datetime) -> list[dict]:
+def _series(campaign: Campaign, conversions: dict[datetime, int], now: datetime) -> list[dict]:
     hourly: dict[datetime, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SERIES, 0))
     rows = (DeliveryRollup.objects.filter(campaign=campaign,
                                           status__in=[*SENT, "opened", "clicked"])
@@ -182,11 +193,8 @@ def _series(campaign: Campaign, now: datetime) -> list[dict]:
     for row in rows:
         metric = "sent" if row["status"] in SENT else row["status"]
         hourly[row["hour"]][metric] += row["count"] if metric == "sent" else row["firsts"]
-    conversions = (Enrollment.objects.filter(campaign=campaign, converted_at__isnull=False)
-                   .annotate(hour=Trunc("converted_at", "hour", tzinfo=UTC))
-                   .order_by().values("hour").annotate(n=Count("*")))
-    for row in conversions:
-        hourly[row["hour"]]["converted"] += row["n"]
+    for hour, n in conversions.items():
+        hourly[hour]["converted"] += n
     # From the first message (or conversion) of the campaign, to now.
     return buckets(hourly, metrics=SERIES, start=min(hourly) if hourly else None, end=now)
 

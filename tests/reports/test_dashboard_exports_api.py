@@ -90,7 +90,8 @@ def test_the_api_serves_the_report_and_stats_with_the_campaigns_scope(outbox, cl
                                                                "complained",
                                                                "unsubscribed"]).count()
     assert stats.status_code == 200
-    email = next(c for c in stats.json()["messages_by_channel"]["channels"] if c["channel"] == "email")
+    channels = stats.json()["messages_by_channel"]["channels"]
+    email = next(c for c in channels if c["channel"] == "email")
     assert email["last_7_days"] == 6
     assert stranger.get(url).status_code == 403
     assert reader.get("/api/v1/campaigns/999999/report").status_code == 404

@@ -5,7 +5,12 @@ from django.core.management import call_command
 from django.db.models import Count, Sum
 
 from channels.models import DeliveryEvent, DeliveryRollup, DeliveryStatus
-from channels.rollups import rollups_raw_counts, rollups_stored
+from channels.rollups import (
+    rollups_daily_from_hourly,
+    rollups_daily_stored,
+    rollups_raw_counts,
+    rollups_stored,
+)
 from tests.reports.mix import send_and_engage
 
 pytestmark = pytest.mark.django_db
@@ -21,6 +26,7 @@ def test_rollups_equal_the_raw_log_after_a_send_tracking_and_feedback(outbox):
 
     stored = rollups_stored()
     assert stored == rollups_raw_counts()
+    assert rollups_daily_stored() == rollups_daily_from_hourly()
     events = DeliveryEvent.objects.filter(delivery__campaign_step=mix.step)
     for row in events.values("status").annotate(n=Count("id")):
         assert rollup_total(mix.step, row["status"]) == row["n"], row
@@ -62,4 +68,5 @@ def test_rebuild_recomputes_lost_or_wrong_rollups(outbox):
     call_command("rebuild_rollups", verbosity=0)
 
     assert rollups_stored() == before
+    assert rollups_daily_stored() == rollups_daily_from_hourly()
     assert rollup_total(mix.step, "sent") == 6
