@@ -8,6 +8,8 @@ the context is escaped (autoescape), so profile data cannot inject markup.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import threading
 import time
@@ -16,7 +18,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from liquid import BoundTemplate, Environment, RenderContext
+from liquid import BoundTemplate, Environment, RenderContext, is_undefined
 from liquid.exceptions import (
     LiquidError,
     LiquidValueError,
@@ -145,6 +147,7 @@ class _SandboxedEnvironment(Environment):
 
     def setup_tags_and_filters(self, *, extra: bool = False) -> None:
         super().setup_tags_and_filters(extra=extra)
+        self.filters["json"] = json_filter
         # A range literal is lazy, but filters such as join or sort materialize it:
         # `{{ (1..100000000) | join }}` would take a worker's memory. Filters refuse inputs
         # longer than the loop limit.
@@ -152,6 +155,27 @@ class _SandboxedEnvironment(Environment):
         # `include` shares the caller's scope and could name anything; `render` (isolated,
         # snippets only) is the one way to reuse content.
         self.tags.pop("include", None)
+
+
+def json_filter(value: Any) -> str:
+    """`{{ profile.first_name | json }}` → `"Ada"`: a value as a JSON literal (quoted and
+    escaped strings, numbers, booleans, null for a missing value, objects and lists), so a
+    webhook payload template stays valid JSON whatever the profile holds."""
+    return json.dumps(_plain(value), ensure_ascii=False, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if value is None or is_undefined(value):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or Infinity
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | range):
+        return [_plain(v) for v in value]
+    return str(value)  # a date, a decimal: its text
 
 
 def _bounded(filter_func):
