@@ -6,11 +6,16 @@ Two providers' webhooks, each with its own signature:
   `X-Itinera-Timestamp: <ts>` (Unix seconds, at most INBOUND_MAX_AGE_SECONDS old);
 - Twilio: form fields From/Body, `X-Twilio-Signature` = base64(HMAC-SHA1(auth token, the
   full URL + each POST parameter name and value, sorted by name)).
+
+A STOP from a number no profile has is remembered on the suppression list (so a profile
+imported later with that number is not texted); a START from the number lifts that
+suppression (and only that one: a suppression for another cause stays).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import time
@@ -19,12 +24,16 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from channels.backends import webhook
+from channels.models import AddressKind, Suppression
+from channels.suppression import suppress
 from profiles.consent import ConsentUpdate, consent_set
 from profiles.fields import FieldError, normalize_phone
 from profiles.models import ConsentChannel, ConsentState, Profile
 
 OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
+# The note of a suppression made by a STOP: how a START finds the one it may lift.
+UNKNOWN_STOP_NOTE = "SMS STOP from a number no profile had"
 INBOUND_MAX_AGE_SECONDS = 300
 
 
@@ -32,6 +41,7 @@ INBOUND_MAX_AGE_SECONDS = 300
 class InboundResult:
     keyword: str  # the recognised keyword, "" when the message is not one
     profiles_changed: int
+    suppressed: bool = False  # a STOP from an unknown number went on the suppression list
 
 
 def sms_inbound_apply(*, phone: str, text: str) -> InboundResult:
@@ -43,11 +53,21 @@ def sms_inbound_apply(*, phone: str, text: str) -> InboundResult:
         state, source = ConsentState.OPTED_IN, "sms:START"
     else:
         return InboundResult(keyword="", profiles_changed=0)
-    changed = 0
-    for profile in Profile.objects.filter(phone=_e164(phone)).only("pk"):
+    number = _e164(phone)
+    changed, known = 0, False
+    for profile in Profile.objects.filter(phone=number).only("pk"):
+        known = True
         update = ConsentUpdate(channel=ConsentChannel.SMS, state=state, source=source)
         changed += consent_set(profile=profile, update=update)
-    return InboundResult(keyword=keyword, profiles_changed=changed)
+    suppressed = False
+    if state == ConsentState.OPTED_OUT and not known:
+        with contextlib.suppress(FieldError):  # not a phone number: nothing to remember
+            _, suppressed = suppress(kind=AddressKind.PHONE, address=number,
+                                     cause=Suppression.Cause.MANUAL, note=f"{UNKNOWN_STOP_NOTE}.")
+    elif state == ConsentState.OPTED_IN:
+        Suppression.objects.filter(kind=AddressKind.PHONE, address=number,
+                                   note__startswith=UNKNOWN_STOP_NOTE).delete()
+    return InboundResult(keyword=keyword, profiles_changed=changed, suppressed=suppressed)
 
 
 def _e164(phone: str) -> str:
