@@ -55,7 +55,8 @@ def problems_as_errors(problems: list[Problem]) -> dict[str, Any]:
                 problem.message
             )
         else:
-            field = problem.field or "__all__"
+            # errors["steps"] holds the problems by step key: the graph's own go on "graph".
+            field = {"": "__all__", "steps": "graph"}.get(problem.field, problem.field)
             errors[field] = f"{errors[field]} {problem.message}" if field in errors else (
                 problem.message
             )

@@ -178,3 +178,23 @@ def test_publishing_a_running_campaign_with_no_draft_is_a_conflict(writer, runni
 
     assert response.status_code == 409
     assert "no changes" in response.json()["detail"]
+
+
+@pytest.mark.django_db
+def test_publishing_an_empty_graph_is_refused_on_the_graph(writer, create):
+    response = post(writer, create(graph={"steps": []}), "publish")
+
+    assert response.status_code == 400
+    assert response.json() == {"graph": ["Add at least one step."]}
+
+
+@pytest.mark.django_db
+def test_a_graph_too_long_with_a_broken_step_lists_both_problems(writer, create, settings):
+    settings.JOURNEY_MAX_STEPS = 2
+
+    response = post(writer, create(graph=DANGLING), "publish")
+
+    body = response.json()
+    assert response.status_code == 400
+    assert "at most 2 steps" in body["graph"][0]
+    assert body["steps"]["s2"]
