@@ -35,7 +35,8 @@ def given_a_sent_campaign(worker) -> Campaign:
     segment = segment_save(name="Pro", rules={
         "all": [{"field": "attributes.plan", "op": "equals", "value": "pro"}]})
     campaign = campaign_save(name="Spring report", segment=segment, subject="Hi",
-                             html_body="<p>Hello {{ profile.first_name }}</p>")
+                             html_body="<p>Hello {{ profile.first_name }}</p>"
+                                       "<a href=\"{{ unsubscribe_url }}\">Unsubscribe</a>")
     campaign_schedule(campaign=campaign, at=timezone.now() + timedelta(seconds=1))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -85,6 +86,7 @@ def test_dashboard_and_report_agree_with_the_delivery_log(
     assert (sent, opened, skipped) == (27, 9, 3) and len(smtp_sink.messages) == 27
 
     log_in(page, live_server)
+    assert page.locator(".messages").count() == 0  # no stray flash messages
     email = page.locator('#messages-by-channel tr[data-channel="email"]')
     assert email.locator(".n30").inner_text() == str(sent)
     assert email.locator(".n7").inner_text() == str(sent)
