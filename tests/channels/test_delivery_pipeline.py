@@ -14,12 +14,12 @@ from channels.services import (
     INTERRUPTED,
     NO_EMAIL,
     deliveries_claim,
-    deliveries_create_for_audience,
+    deliveries_create_for_enrollments,
     deliveries_fail_interrupted,
     email_send_batch,
 )
-from profiles.models import Profile
 from tests.factories import DeliveryFactory, ProfileFactory, StepFactory
+from tests.sending.test_audience import sends
 from tests.smtp import SmtpSink, closed_port
 
 pytestmark = pytest.mark.django_db
@@ -289,93 +289,49 @@ def test_an_interrupted_delivery_that_was_recorded_meanwhile_is_left_alone(step)
     assert delivery.status == DeliveryStatus.SENT
 
 
-# --- audience -----------------------------------------------------------------------------
+# --- a journey batch's email deliveries ----------------------------------------------------
+# (Audience materialization moved to the journey runtime: an audience run enrolls profiles and
+# the walk creates each batch's deliveries through deliveries_create_for_enrollments.)
 
 
-def pro(n: int, **kwargs) -> list[Profile]:
-    return [ProfileFactory(attributes={"plan": "pro"}, **kwargs) for _ in range(n)]
+def test_one_queued_delivery_per_enrollment_with_its_first_log_row(step):
+    members = [ProfileFactory() for _ in range(3)]
 
+    created = deliveries_create_for_enrollments(sends=sends(step, members))
 
-def pro_members():
-    return Profile.objects.filter(attributes__contains={"plan": "pro"})
-
-
-def test_one_queued_delivery_per_member_with_its_first_log_row(step):
-    members = pro(3)
-    ProfileFactory(attributes={"plan": "free"})
-
-    created = deliveries_create_for_audience(campaign_step_id=step.pk, members=pro_members())
-
-    assert created == 3
+    assert len(created) == 3
     deliveries = Delivery.objects.filter(campaign_step=step)
     assert {(d.profile_id, d.address, d.status, d.channel) for d in deliveries} == {
         (p.id, p.email, DeliveryStatus.QUEUED, "email") for p in members
     }
     for delivery in deliveries:
+        assert delivery.enrollment_id is not None
         assert events_of(delivery) == [DeliveryStatus.QUEUED]
 
 
 def test_members_without_email_are_recorded_as_skipped(step):
-    pro(2)
-    [nomail] = pro(1, email="")
+    nomail = ProfileFactory(email="")
 
-    deliveries_create_for_audience(campaign_step_id=step.pk, members=pro_members())
+    deliveries_create_for_enrollments(sends=sends(step, [ProfileFactory(), nomail]))
 
     skipped = Delivery.objects.get(profile=nomail)
     assert skipped.status == DeliveryStatus.SKIPPED
     assert skipped.reason == Reason.MISSING_ADDRESS
     assert skipped.error == NO_EMAIL
     assert events_of(skipped) == [DeliveryStatus.SKIPPED]
-    assert Delivery.objects.filter(status=DeliveryStatus.QUEUED).count() == 2
+    assert Delivery.objects.filter(status=DeliveryStatus.QUEUED).count() == 1
 
 
-def test_a_second_run_creates_nothing(step):
-    pro(3)
-    deliveries_create_for_audience(campaign_step_id=step.pk, members=pro_members())
+def test_a_later_enrollment_gets_its_delivery_and_a_replay_creates_nothing(step):
+    first = sends(step, [ProfileFactory(), ProfileFactory()])
+    deliveries_create_for_enrollments(sends=first)
+    late = sends(step, [ProfileFactory()])
 
-    again = deliveries_create_for_audience(campaign_step_id=step.pk, members=pro_members())
+    again = deliveries_create_for_enrollments(sends=first + late)
 
-    assert again == 0
-    assert Delivery.objects.count() == 3
-    assert DeliveryEvent.objects.count() == 3
-
-
-def test_a_member_who_joined_since_gets_a_delivery_on_a_rerun(step):
-    pro(2)
-    deliveries_create_for_audience(campaign_step_id=step.pk, members=pro_members())
-    [late] = pro(1)
-
-    again = deliveries_create_for_audience(campaign_step_id=step.pk, members=pro_members())
-
-    assert again == 1
-    assert Delivery.objects.filter(profile=late).exists()
+    assert [status for _, _, status in again] == ["queued"]
+    assert Delivery.objects.count() == DeliveryEvent.objects.count() == 3
 
 
-def test_an_audience_spanning_several_chunks_gets_exactly_one_delivery_each(step):
-    members, without_email = [], []
-    for i in range(30):  # members interleaved with non-members, so chunks hold gaps
-        if i % 3 == 0:
-            ProfileFactory(attributes={"plan": "free"})
-        elif i % 10 == 1:
-            without_email += pro(1, email="")
-        else:
-            members += pro(1)
-
-    created = deliveries_create_for_audience(
-        campaign_step_id=step.pk, members=pro_members(), chunk_size=7
-    )
-
-    assert created == 20
-    assert sorted(Delivery.objects.values_list("profile_id", flat=True)) == sorted(
-        p.id for p in members + without_email
-    )
-    assert DeliveryEvent.objects.count() == 20
-    assert set(
-        Delivery.objects.filter(status=DeliveryStatus.SKIPPED).values_list("profile_id", flat=True)
-    ) == {p.id for p in without_email}
-
-
-def test_an_empty_database_creates_nothing(step):
-    assert deliveries_create_for_audience(
-        campaign_step_id=step.pk, members=Profile.objects.all()
-    ) == 0
+def test_an_empty_batch_creates_nothing():
+    assert deliveries_create_for_enrollments(sends=[]) == []
