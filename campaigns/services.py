@@ -73,7 +73,9 @@ def _first_step_save(version, fields: dict[str, Any]) -> Step:
 
 def _step_fields(*, template, subject: str, html_body: str, text_body: str) -> dict[str, Any]:
     if template is not None:
-        return {"kind": StepKind.SEND_MESSAGE, "channel": template.channel, "template": template,
+        # A webhook template is sent by a webhook step (the validator refuses it elsewhere).
+        kind = StepKind.WEBHOOK if template.channel == Channel.WEBHOOK else StepKind.SEND_MESSAGE
+        return {"kind": kind, "channel": template.channel, "template": template,
                 "subject": "", "html_body": "", "text_body": ""}
     return {"kind": StepKind.SEND_EMAIL, "channel": Channel.EMAIL, "template": None,
             "subject": subject, "html_body": html_body, "text_body": text_body}
