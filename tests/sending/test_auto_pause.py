@@ -183,3 +183,16 @@ def test_zero_rate_turns_auto_pause_off(settings, sink):
 
     assert Campaign.objects.get(pk=step.campaign_id).status == CampaignStatus.RUNNING
     assert counts(step) == {DeliveryStatus.FAILED: 100}
+
+
+def test_the_runtime_sender_stops_at_the_pause(settings, sink):
+    from campaigns.journeys.sending import send_queued
+
+    settings.SEND_BATCH_SIZE = 60
+    step = running_step()
+    sink.refuse = {p.email for p in queue(step, 150)}
+
+    assert send_queued(step_id=step.pk) == 60
+
+    assert Campaign.objects.get(pk=step.campaign_id).status == CampaignStatus.PAUSED
+    assert counts(step) == {DeliveryStatus.FAILED: 60, DeliveryStatus.QUEUED: 90}
