@@ -3,8 +3,6 @@ lost job only delays work the sweep (campaigns.jobs.sweep) finds again."""
 
 from __future__ import annotations
 
-from django.conf import settings
-
 from campaigns.journeys import entry, walk
 from campaigns.journeys.completion import complete_finished
 from campaigns.journeys.sending import send_queued
@@ -17,11 +15,16 @@ def on_events(event_ids: list[int]) -> dict[str, int]:
     return entry.enter_on_events(event_ids)
 
 
+# Enrollments per walk transaction. Their messages are still claimed and sent
+# SEND_BATCH_SIZE at a time, so a dead worker leaves at most one send batch in flight.
+WALK_BATCH = 1000
+
+
 def walk_campaign(campaign_id: int) -> int:
     """Walk the campaign's due enrollments until none is due, send what its steps still
     have queued, and complete it if that was the end."""
     walked = 0
-    while count := walk.process_due(limit=settings.SEND_BATCH_SIZE, campaign_id=campaign_id):
+    while count := walk.process_due(limit=WALK_BATCH, campaign_id=campaign_id):
         walked += count
     for step_id in (Step.objects.filter(campaign_id=campaign_id,
                                         deliveries__status=DeliveryStatus.QUEUED)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 
-from campaigns.models import CampaignStatus, Step
+from campaigns.models import Campaign, CampaignStatus, Step
 from campaigns.rendering import step_renderer
 from channels.services import deliveries_claim, send_claimed
 
@@ -26,10 +26,12 @@ def send_created(by_step: dict[int, list[int]]) -> int:
     attempted = 0
     for step_id, ids in by_step.items():
         step = steps.get(step_id)
-        if step is None or step.campaign.status != CampaignStatus.RUNNING:
+        if step is None:
             continue
         renderer = step_renderer(step)
         for chunk in _chunks(ids, settings.SEND_BATCH_SIZE):
+            if not _running(step.campaign_id):
+                break  # paused (or archived) meanwhile: the rest stays queued
             batch = deliveries_claim(campaign_step_id=step_id, ids=chunk, limit=len(chunk))
             send_claimed(deliveries=batch, renderer=renderer)
             attempted += len(batch)
@@ -40,15 +42,19 @@ def send_queued(*, step_id: int, batch_size: int | None = None) -> int:
     """Send whatever the step has queued (a deferral released, a sender that died between
     the walk's commit and its claim), batch after batch."""
     step = Step.objects.select_related("campaign", "template").get(pk=step_id)
-    if step.campaign.status != CampaignStatus.RUNNING:
-        return 0
     renderer = step_renderer(step)
     attempted = 0
-    while batch := deliveries_claim(campaign_step_id=step_id,
-                                    limit=batch_size or settings.SEND_BATCH_SIZE):
+    while _running(step.campaign_id) and (batch := deliveries_claim(
+        campaign_step_id=step_id, limit=batch_size or settings.SEND_BATCH_SIZE
+    )):
         send_claimed(deliveries=batch, renderer=renderer)
         attempted += len(batch)
     return attempted
+
+
+def _running(campaign_id: int) -> bool:
+    # Read before every batch: a pause stops the sends at the next batch, not the next job.
+    return Campaign.objects.filter(pk=campaign_id, status=CampaignStatus.RUNNING).exists()
 
 
 def _chunks(ids: Sequence[int], size: int):
