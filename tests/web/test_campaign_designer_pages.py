@@ -336,3 +336,26 @@ def test_simulating_one_profile_shows_its_path(marketer_client, template):
     assert path.index("#step-s1") < path.index("#step-s2")
     assert "on-path" in response.content.decode().split('id="step-s1"')[0][-120:]
     assert "No profile matches “nobody”." in unknown.content.decode()
+
+
+def test_an_audience_journey_read_later_is_scheduled_when_published(marketer_client, template,
+                                                                    redis_conn):
+    segment = SegmentFactory()
+    marketer_client.post(reverse("campaign_settings_new"), {
+        "name": "Monthly", "priority": 0, "entry_kind": "audience", "segment": segment.pk,
+        "frequency": "daily", "run_time": "08:00", "scheduled_at": "2031-01-01T00:00",
+        "reentry": "always", "goal_days": 7, "holdout_percent": 0,
+    })
+    campaign = Campaign.objects.get()
+    graph_save(draft_version(campaign), _graph(template))
+
+    marketer_client.post(reverse("campaign_lifecycle", args=[campaign.pk, "publish"]))
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.SCHEDULED
+    assert campaign.recurrence == "0 8 * * *"
+    assert (campaign.next_run_at.year, campaign.next_run_at.hour) == (2031, 8)
+    listed = marketer_client.get(reverse("campaign_list")).content.decode()
+    assert "Jan 1, 08:00" in listed
+    page = marketer_client.get(reverse("campaign_designer", args=[campaign.pk])).content
+    assert b'id="action-unschedule"' in page and b'id="new-version"' in page
