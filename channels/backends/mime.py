@@ -25,11 +25,12 @@ import time
 from dataclasses import dataclass, field
 from email import quoprimime
 from email.header import Header
-from email.utils import formataddr, formatdate, getaddresses, parseaddr
+from email.utils import formataddr, formatdate, parseaddr
 from functools import lru_cache
 
 MAX_LINE = 998  # RFC 5322: longer lines must be encoded
 _EOL = re.compile(r"\r\n|\r|\n")
+_NAME_ADDR = re.compile(r"^(.*)<([^<>]+)>$")
 FOLD_AT = 78
 
 
@@ -127,11 +128,17 @@ def _address_header(value: str) -> tuple[str, str]:
     send has a handful, hence the cache."""
     if "\n" in value or "\r" in value:
         raise BadHeader("An address header contains a line break.")
-    pairs = getaddresses([value])
-    if len(pairs) != 1 or not pairs[0][1]:
-        name, address = parseaddr(value)
+    # "Name <address>" as sender identities write it, even when the name holds a comma or
+    # a quote (formataddr below quotes it properly).
+    match = _NAME_ADDR.match(value.strip())
+    if match:
+        name, address = match.group(1).strip(), match.group(2).strip()
+        if len(name) > 1 and name[0] == name[-1] == '"':
+            name = name[1:-1]  # already quoted: formataddr quotes it again, once
     else:
-        name, address = pairs[0]
+        name, address = parseaddr(value)
+    if "@" not in address:
+        raise BadHeader(f"{value!r} is not an email address.")
     if not address.isascii():
         raise NotDirect("The sender address is not plain ASCII.")
     return formataddr((name, address), charset="utf-8"), address

@@ -166,3 +166,16 @@ def test_any_other_django_connection_gets_a_django_message(settings):
     assert sent.extra_headers["Message-ID"] == "<delivery-42@itinera.example>"
     assert sent.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert sent.alternatives[0][1] == "text/html"
+
+
+def test_a_sender_name_with_a_comma_or_quotes_is_quoted():
+    _, raw = mime_bytes(MailParts(to="a@example.com", from_email='Doe, "Jo" <jo@example.com>',
+                                  subject="Hi", text="x"))
+
+    (sender,) = parsed(raw)["From"].addresses
+    assert (sender.display_name, sender.addr_spec) == ('Doe, "Jo"', "jo@example.com")
+
+
+def test_a_sender_that_is_not_an_address_is_refused():
+    with pytest.raises(BadHeader):
+        mime_bytes(MailParts(to="a@example.com", from_email="Itinera", subject="Hi", text="x"))
