@@ -359,3 +359,13 @@ def test_an_audience_journey_read_later_is_scheduled_when_published(marketer_cli
     assert "Jan 1, 08:00" in listed
     page = marketer_client.get(reverse("campaign_designer", args=[campaign.pk])).content
     assert b'id="action-unschedule"' in page and b'id="new-version"' in page
+
+
+def test_an_archived_campaign_opens_read_only(marketer_client):
+    campaign = CampaignFactory(status=CampaignStatus.ARCHIVED)
+
+    page = marketer_client.get(reverse("campaign_designer", args=[campaign.pk])).content
+
+    assert b"No step yet" in page
+    assert b'class="plus"' not in page and b'id="action-' not in page
+    assert not campaign.versions.exists()
