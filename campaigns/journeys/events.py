@@ -120,13 +120,14 @@ def _wake(events: list[NewEvent], now: datetime) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             """
-            UPDATE campaigns_enrollment AS e SET next_due_at = %s, updated_at = %s
+            UPDATE campaigns_enrollment AS e
+               SET next_due_at = least(coalesce(e.next_due_at, %s), %s), updated_at = %s
               FROM (SELECT DISTINCT p, n FROM unnest(%s::bigint[], %s::text[]) AS t(p, n)) AS ev
              WHERE e.state = 'active' AND e.profile_id = ev.p AND e.wait_event = ev.n
-               AND e.wait_event <> '' AND (e.next_due_at IS NULL OR e.next_due_at > %s)
+               AND e.wait_event <> ''
          RETURNING e.id
             """,
-            [now, now, *_pairs(events)[:2], now],
+            [now, now, now, *_pairs(events)[:2]],
         )
         return [row[0] for row in cursor.fetchall()]
 

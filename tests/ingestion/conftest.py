@@ -4,9 +4,17 @@ from profiles import hooks
 
 
 @pytest.fixture
-def subscriber():
-    """Registers tests.ingestion.subscribers.record as an event subscriber for one test."""
+def no_subscribers():
+    """No event subscriber for one test (apps, e.g. campaigns, register theirs at startup)."""
+    registered = list(hooks._event_subscribers)
+    hooks._event_subscribers.clear()
+    yield
+    hooks._event_subscribers[:] = registered
+
+
+@pytest.fixture
+def subscriber(no_subscribers):
+    """tests.ingestion.subscribers.record as the only event subscriber for one test."""
     path = "tests.ingestion.subscribers.record"
     hooks.subscribe_to_events(path)
-    yield path
-    hooks._event_subscribers.remove(path)
+    return path

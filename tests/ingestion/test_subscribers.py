@@ -73,7 +73,7 @@ def test_the_subscriber_job_runs_on_a_worker_with_the_event_ids(
 
 @pytest.mark.django_db
 def test_without_subscribers_ingestion_enqueues_nothing(
-    sender, redis_conn, django_capture_on_commit_callbacks
+    sender, no_subscribers, redis_conn, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         sender.post("/api/v1/events", {"name": "a", "external_id": "c"}, format="json")
