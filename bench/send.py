@@ -54,6 +54,9 @@ def main() -> None:
             floor = median(_floor(port, min(n, 20_000)) for _ in range(3))
             print(f"floor: {floor:,.0f} msgs/s (stdlib compat32 MIME, one SMTP connection, "
                   f"{sink_name})")
+            builds = _build_rates(3_000)
+            print("message build alone, in this process: " + ", ".join(
+                f"{name} {rate:,.0f} msgs/s" for name, rate in builds.items()))
             runs = [_run_once(env, args.workers, n, i) for i in range(repeats)]
         finally:
             sink.terminate()
@@ -66,7 +69,8 @@ def main() -> None:
            sink=sink_name,
            launch_s=round(median(r["launch_s"] for r in runs), 2),
            total_s=round(median(r["total_s"] for r in runs), 1), peak_rss_mb=round(rss),
-           worker_cpu_ms_per_msg=round(median(r["cpu_ms_per_msg"] for r in runs), 3))
+           worker_cpu_ms_per_msg=round(median(r["cpu_ms_per_msg"] for r in runs), 3),
+           build_msgs_s={name: round(rate) for name, rate in builds.items()})
 
 
 def _start_sink(port: int) -> tuple[subprocess.Popen, str]:
@@ -130,6 +134,42 @@ def _floor(port: int, count: int) -> float:
             message.attach(MIMEText(html, "html", "utf-8"))
             smtp.sendmail("bench@example.com", [f"b{i}@example.com"], message.as_bytes())
     return count / (time.perf_counter() - started)
+
+
+def _build_rates(count: int) -> dict[str, float]:
+    """Messages per second built to bytes (no sending) the pipeline's way (channels.backends
+    .mime, what the SMTP path sends) and Django's way (EmailMultiAlternatives, what any other
+    email connection gets), with the headers a campaign email carries."""
+    from django.core.mail import EmailMultiAlternatives
+
+    from channels.backends.mime import MailParts, mime_bytes
+
+    text = "Hello Ada\n\nThanks for being on the pro plan.\n" * 3
+    html = "<h1>Hello Ada</h1>" + "<p>Thanks for being on the pro plan.</p>" * 3
+    headers = {"List-Unsubscribe": "<https://itinera.example/u/x>, <mailto:u@itinera.example>",
+               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+
+    def direct(i: int) -> bytes:
+        return mime_bytes(MailParts(
+            to=f"b{i}@example.com", from_email="Itinera <bench@example.com>",
+            subject="Hello Ada, your pro plan", text=text, html=html,
+            message_id=f"<delivery-{i}@example.com>", headers=headers))[1]
+
+    def django(i: int) -> bytes:
+        message = EmailMultiAlternatives(
+            subject="Hello Ada, your pro plan", body=text, from_email="Itinera <bench@example.com>",
+            to=[f"b{i}@example.com"], headers={"Message-ID": f"<delivery-{i}@example.com>",
+                                               **headers})
+        message.attach_alternative(html, "text/html")
+        return message.message().as_bytes(linesep="\r\n")
+
+    rates = {}
+    for name, build in (("direct (mime.py)", direct), ("Django EmailMessage", django)):
+        started = time.perf_counter()
+        for i in range(count):
+            build(i)
+        rates[name] = count / (time.perf_counter() - started)
+    return rates
 
 
 def _run_once(env: dict, workers: int, n: int, index: int) -> dict:
