@@ -14,6 +14,7 @@ the walk from the start first meets it; every other arrow to it becomes a "go to
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -332,7 +333,7 @@ def summary(step: dict[str, Any], template_names: dict[int, str]) -> str:
     if kind == "split":
         return " / ".join(f"{b.get('name')} {b.get('weight')}%" for b in config.get("branches", []))
     if kind == "update_attribute":
-        return f"{config.get('attribute', '?')} = {config.get('value')!r}"
+        return f"{config.get('attribute', '?')} = {json.dumps(config.get('value'))}"
     return "End of the journey" if kind == "exit" else ""
 
 

@@ -192,3 +192,10 @@ def test_layout_draws_exits_in_their_kind_order_whatever_the_stored_order():
     data["steps"][0]["exits"] = {"no": None, "yes": None}  # as jsonb gives them back
 
     assert [b.exit for b in designer.layout(data).root.branches] == ["yes", "no"]
+
+
+def test_an_attribute_update_shows_its_value_as_json():
+    step = {"key": "s1", "kind": "update_attribute",
+            "config": {"attribute": "vip", "value": True}}
+
+    assert designer.summary(step, {}) == "vip = true"
