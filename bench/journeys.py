@@ -1,6 +1,6 @@
 """Journeys (issue #6 speed): audience launch, real-time entry to a send, the due sweep.
 
-    python bench/journeys.py [--quick] [--parts launch,realtime,sweep]
+    python bench/journeys.py [--quick] [--parts launch,realtime,batches,sweep]
 
 audience launch — a segment matching N profiles (1,000,000; --quick 100,000) is enrolled by
   campaigns.journeys.entry.run_audience (one set-based INSERT … SELECT); profiles/s, median
@@ -16,7 +16,11 @@ real time — an event-triggered campaign whose first step sends an email; RATE 
   message is not in the sink by then counts as never delivered (its percentile is None).
   Floor: the same message built by the standard library and sent to the same sink on a new
   connection.
-sweep — N due enrollments (100,000; --quick 20,000) at a wait step that is over, whose next
+batches — diagnostic: in this process, batches of 1, 10, 100 and 500 new events through
+  campaigns.journeys.events.enter_on_events (entry, walk, send to smtp-sink): events/s per
+  batch size, i.e. the fixed cost of walking events one job per ingestion request
+  (bench/journeys_batches.py).
+sweep — N due enrollments (100,000; --quick 10,000) at a wait step that is over, whose next
   step is update_attribute (no message: the walk itself is measured), walked (1) by W RQ
   workers running the walk jobs campaigns.jobs.nudge fans out (the headline: how the
   product drains due work), and (2) in this process by campaigns.journeys.walk.process_due(
@@ -45,7 +49,7 @@ harness.BENCH_REDIS_DB = int(os.environ.get("BENCH_REDIS_DB", "9"))
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--parts", default="launch,realtime,sweep")
+    parser.add_argument("--parts", default="launch,realtime,batches,sweep")
     parser.add_argument("--profiles", type=int, help="launch audience size")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rate", type=float, default=200.0)
@@ -60,7 +64,7 @@ def main() -> None:
     parts = args.parts.split(",")
     n = args.profiles or (100_000 if args.quick else 1_000_000)
     seconds = args.seconds or (15.0 if args.quick else 60.0)
-    due = args.due or (20_000 if args.quick else 100_000)
+    due = args.due or (10_000 if args.quick else 100_000)
     load_before = os.getloadavg()[0]
 
     results: dict[str, dict] = {}
@@ -77,6 +81,9 @@ def main() -> None:
         if "realtime" in parts:
             results["realtime"] = _part("realtime", realtime, env, world, args.rate, seconds,
                                         args.workers, args.worker_class)
+        if "batches" in parts:
+            results["batches"] = _part("batches", batches, env, world,
+                                       int(args.rate * seconds) + 1, args.repeats)
         if "sweep" in parts:
             results["sweep"] = _part("sweep", sweep, env, world, due, args.batch, args.repeats,
                                      args.workers)
@@ -181,7 +188,6 @@ def realtime(env: dict, world, rate: float, seconds: float, workers: int,
               f"connection: p50 {floor['p50_ms']} ms, p95 {floor['p95_ms']} ms")
         _flush_redis()
         pool = rt.start_workers(env, workers, worker_class)
-        time.sleep(3)  # workers up before the first event
         with gunicorn(env, "gthread", 8) as port:
             load = rt.run_load(port, secret, rate, seconds, first=1, connections=16)
         sent = load["sent"]
@@ -213,6 +219,14 @@ def realtime(env: dict, world, rate: float, seconds: float, workers: int,
           f"p95 {figures['answer']['p95_ms']} ms; target p95 < 1 s "
           f"{'✓' if req['p95_ms'] is not None and req['p95_ms'] < 1000 else '✗'}")
     return {**figures, "floor": floor, "waited_s": round(waited, 1), "late_s": load["late_s"]}
+
+
+def batches(env: dict, world, first: int, repeats: int) -> dict:
+    import journeys_batches
+
+    _product("campaigns.journeys.events", "enter_on_events")
+    print("real time, what one event costs by batch size (in this process, no RQ, no HTTP):")
+    return {"events_s": journeys_batches.by_batch_size(env, world, first, repeats)}
 
 
 # --- sweep ---------------------------------------------------------------------------------
@@ -266,7 +280,6 @@ def _drain_by_workers(env: dict, world, campaign, due: int, workers: int, nudge,
     _flush_redis()
     pool = rt.start_workers(env, workers)
     try:
-        time.sleep(3)  # workers up before the clock starts
         started = time.perf_counter()
         nudge(campaign.pk)
         while _active(campaign):
@@ -340,6 +353,9 @@ def _bench_line(results: dict, **context) -> None:
                      launch_floor_table=round(launch_["floor_table"], 1),
                      launch_ratio_table=round(launch_["rate"] / launch_["floor_table"], 3),
                      launch_runs=[round(r) for r in launch_["runs"]])
+    if "events_s" in results.get("batches", {}):
+        extra["entry_events_s_by_batch"] = {
+            str(k): round(v) for k, v in results["batches"]["events_s"].items()}
     not_run = {k: v["not_run"] for k, v in results.items() if "not_run" in v}
     if not_run:
         extra["not_run"] = not_run

@@ -48,15 +48,35 @@ def start_mailsink(env: dict, port: int, directory: Path) -> subprocess.Popen:
 
 
 def start_workers(env: dict, count: int, worker_class: str = "") -> list[subprocess.Popen]:
-    """README's worker line; `worker_class` e.g. rq.worker.SimpleWorker (no fork per job)."""
+    """README's worker line; `worker_class` e.g. rq.worker.SimpleWorker (no fork per job).
+    Returns once all `count` workers have registered in Redis (listening)."""
     extra = ["--worker-class", worker_class] if worker_class else []
-    return [
+    pool = [
         subprocess.Popen(  # noqa: S603
             [sys.executable, "manage.py", "rqworker", "--with-scheduler", *extra, "--name",
              f"bench-journeys-{i}-{uuid.uuid4().hex[:6]}", *WORKER_QUEUES],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         for i in range(count)
     ]
+    _wait_until_listening(pool, count)
+    return pool
+
+
+def _wait_until_listening(pool: list[subprocess.Popen], count: int) -> None:
+    import django_rq
+    from rq import Worker
+
+    connection = django_rq.get_connection("default")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if Worker.count(connection=connection) >= count:
+            time.sleep(0.5)  # registered just before it starts polling its queues
+            return
+        if any(w.poll() is not None for w in pool):
+            break
+        time.sleep(0.2)
+    stop(pool)
+    raise RuntimeError("the RQ workers did not start")
 
 
 def stop(processes: list[subprocess.Popen]) -> None:
