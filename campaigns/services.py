@@ -121,8 +121,10 @@ def campaign_schedule(*, campaign: Campaign, at: datetime) -> Campaign:
 
 
 def campaign_problems(campaign: Campaign) -> list[Problem]:
-    """What would stop the campaign's draft (else current) version from being published."""
-    version = versions.draft_of(campaign) or campaign.current_version
+    """What would stop the campaign's draft (else current) version from being published
+    (steps made before versions are adopted into version 1 first, as publish does)."""
+    version = (versions.draft_of(campaign) or campaign.current_version
+               or versions.draft_version(campaign))
     return validate(campaign, versions.graph_of(campaign, version))
 
 
