@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from campaigns.errors import CampaignError
 from campaigns.graph import graph_from_version
+from campaigns.journeys import completion
 from campaigns.models import Campaign, CampaignStatus, CampaignVersion, EntryKind
 from campaigns.validation import problems_as_errors, validate
 from campaigns.versions import draft_of, draft_version
@@ -156,6 +157,12 @@ def unschedule(campaign: Campaign) -> Campaign:
                 status=CampaignStatus.DRAFT, scheduled_at=None, next_run_at=None,
                 updated_at=timezone.now())
     return campaign
+
+
+def complete_finished(*, campaign_id: int | None = None) -> int:
+    """Running → completed for every campaign (or the one) that is done; the runtime
+    decides what done means (campaigns.journeys.completion: never early)."""
+    return completion.complete_finished(campaign_id=campaign_id)
 
 
 def _transition(campaign: Campaign, expected: list[str], refusal: str, **fields) -> None:

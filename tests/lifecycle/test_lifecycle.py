@@ -9,7 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from campaigns import lifecycle
-from campaigns.models import Campaign, CampaignStatus, Enrollment
+from campaigns.models import Campaign, CampaignRun, CampaignStatus, Enrollment
 from campaigns.services import CampaignError, campaign_save, campaign_schedule
 from campaigns.versions import draft_version, graph_save
 from tests.factories import CampaignFactory, ProfileFactory
@@ -271,3 +271,22 @@ def test_two_publishes_at_once_publish_once():
     campaign.refresh_from_db()
     assert campaign.status == CampaignStatus.SCHEDULED
     assert campaign.versions.get().is_published
+
+
+def test_complete_finished_completes_a_one_off_audience_once_its_walks_are_over():
+    campaign = lifecycle.publish(with_graph(audience_campaign(
+        scheduled_at=timezone.now() - timedelta(minutes=1))))
+    run = CampaignRun.objects.create(campaign=campaign, version=campaign.current_version,
+                                     scheduled_for=campaign.scheduled_at)
+    walking = Enrollment.objects.create(campaign=campaign, version=campaign.current_version,
+                                        profile=ProfileFactory(), entry_key="once",
+                                        step_key="s2", run=run)
+    Campaign.objects.filter(pk=campaign.pk).update(next_run_at=None)
+    CampaignRun.objects.filter(pk=run.pk).update(finished_at=timezone.now())
+
+    assert lifecycle.complete_finished(campaign_id=campaign.pk) == 0  # one is still walking
+    Enrollment.objects.filter(pk=walking.pk).update(state="completed")
+    assert lifecycle.complete_finished(campaign_id=campaign.pk) == 1
+
+    campaign.refresh_from_db()
+    assert campaign.status == CampaignStatus.COMPLETED
