@@ -6,7 +6,8 @@
 One transaction per batch: the claim (SELECT … FOR UPDATE SKIP LOCKED over active, due
 enrollments of running campaigns — a paused campaign's enrollments hold where they are),
 then the moves, the step visits and the deliveries, all set-based (campaigns.journeys.
-actions). The row locks are what keep two walkers apart; a crash before COMMIT leaves
+actions), the moves stamping claimed_at. The row locks, held to COMMIT, are what keep two
+walkers apart (a second one skips them, then finds them no longer due); a crash before COMMIT leaves
 everything as it was (the batch is due again), a crash after leaves queued deliveries that
 the senders pick up. Sending happens after the commit (campaigns.journeys.sending), so a
 message never goes out for a move that was rolled back, and a delivery's state (queued →
