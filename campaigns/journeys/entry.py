@@ -183,12 +183,13 @@ def sweep_segment_entries(*, profile_ids: list[int] | None = None,
         if profile_ids is not None:
             members = members.filter(id__in=profile_ids)
         entry = Entry.of(campaign, campaign.current_version)
-        entered += enroll_members(entry, members, occurrence=f"seg:{now:%Y-%m-%d}", now=now,
-                                  extra_where=_not_inside(campaign))
-        if entered:
+        count = enroll_members(entry, members, occurrence=f"seg:{now:%Y-%m-%d}", now=now,
+                               extra_where=_not_inside(campaign))
+        if count:
             from campaigns import jobs
 
             jobs.nudge(campaign.pk)
+        entered += count
     return entered
 
 
