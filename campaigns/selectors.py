@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import timedelta
-from typing import Any
 
 from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Lower
-from django.utils import timezone
 
 from campaigns.models import (
     Campaign,
-    CampaignStatus,
     CampaignVersion,
     Enrollment,
     EnrollmentState,
@@ -129,19 +125,3 @@ def profile_by_reference(reference: str) -> Profile | None:
         or profiles.filter(email_lower=reference.lower()).first()
         or (profiles.filter(pk=int(reference)).first() if reference.isdigit() else None)
     )
-
-
-def dashboard_figures(*, days: int = 30) -> dict[str, Any]:
-    by_status = dict.fromkeys(CampaignStatus.values, 0)
-    for row in Campaign.objects.order_by().values("status").annotate(n=Count("id")):
-        by_status[row["status"]] = row["n"]
-    since = timezone.now() - timedelta(days=days)
-    recent_deliveries = Delivery.objects.filter(created_at__gte=since)
-    return {
-        "days": days,
-        "profiles": Profile.objects.count(),
-        "campaigns_by_status": by_status,
-        "deliveries": delivery_counts(deliveries=recent_deliveries),
-        "upcoming": campaign_list(status=CampaignStatus.SCHEDULED).order_by("scheduled_at")[:5],
-        "recent": Campaign.objects.select_related("segment").order_by("-updated_at")[:5],
-    }

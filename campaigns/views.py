@@ -15,7 +15,6 @@ from campaigns.selectors import (
     campaign_delivery_counts,
     campaign_preview_profile,
     campaign_rows,
-    dashboard_figures,
 )
 from campaigns.services import (
     CampaignError,
@@ -27,10 +26,6 @@ from campaigns.services import (
 )
 
 PAGE_SIZE = 50
-
-
-def dashboard(request):
-    return render(request, "campaigns/dashboard.html", dashboard_figures())
 
 
 @permission_required("campaigns.view_campaign", raise_exception=True)
