@@ -102,3 +102,9 @@ def test_the_schema_lists_the_report_routes(marketer_client):
 
     assert "/api/v1/campaigns/{id}/report/" in document["paths"]
     assert document["paths"]["/api/v1/stats/"]["get"]["tags"] == ["reports"]
+
+
+def test_the_delivery_log_page_links_its_filtered_csv(marketer_client):
+    html = marketer_client.get(reverse("delivery_list"), {"status": "failed"}).content.decode()
+
+    assert f'href="{reverse("delivery_log_csv")}?status=failed"' in html
