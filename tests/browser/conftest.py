@@ -13,8 +13,17 @@ CHROMIUM_ARGS = [
 ]
 
 
+# The session's browser. A test module outside tests/browser that imports the fixture
+# (tests/reports) gets a second session fixture of this function, which must reuse the
+# browser already running: Playwright's sync API cannot start twice in one thread.
+_RUNNING: list = []
+
+
 @pytest.fixture(scope="session")
 def browser():
+    if _RUNNING:
+        yield _RUNNING[0]
+        return
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does).")
     from playwright.sync_api import sync_playwright
@@ -24,8 +33,12 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+        _RUNNING.append(browser)
+        try:
+            yield browser
+        finally:
+            _RUNNING.clear()
+            browser.close()
 
 
 @pytest.fixture
