@@ -232,6 +232,7 @@ def test_scheduled_campaign_designed_published_paused_edited_and_resumed(
     page.click("#action-pause")
     flash(page, "paused")
     assert time_passes(waiting, 61) == 20
+    assert waiting.filter(next_due_at__lte=timezone.now()).count() == 20  # due, yet held
     cron_tick()
     time.sleep(0.5)
     assert len(smtp_sink.messages) == 20
@@ -400,6 +401,7 @@ def test_event_journey_designed_published_paused_edited_and_resumed(
         "shop-2", "shop-3", "shop-4"}
     # Shoppers 3 and 4 reach their hour's timeout while paused; the sweep holds them too.
     assert time_passes(held.filter(profile__in=[shoppers[3], shoppers[4]]), 3601) == 2
+    assert held.filter(next_due_at__lte=timezone.now()).count() == 3  # all due, yet held
     cron_tick()
     time.sleep(0.5)
     assert len(smtp_sink.messages) == 4
