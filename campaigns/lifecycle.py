@@ -136,6 +136,11 @@ def resume(campaign: Campaign, now: datetime | None = None) -> Campaign:
     if status == CampaignStatus.SCHEDULED and campaign.next_run_at:
         with transaction.atomic():
             _enqueue_launch(campaign.pk, max(campaign.next_run_at, now))
+    elif status == CampaignStatus.RUNNING:
+        # What the pause held (due steps, queued messages) goes on now, not at the next sweep.
+        from campaigns import jobs
+
+        transaction.on_commit(lambda: jobs.nudge(campaign.pk))
     return campaign
 
 
