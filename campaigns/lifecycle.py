@@ -102,9 +102,10 @@ def _first_status(campaign: Campaign, now: datetime) -> dict:
 
 
 def next_run_at(campaign: Campaign, now: datetime) -> datetime:
-    """An audience's first reading: its time, or the first recurrence at or after it."""
+    """An audience's first reading: its time (now when none was chosen), or the first
+    recurrence at or after it."""
     if not campaign.recurrence:
-        return campaign.scheduled_at
+        return campaign.scheduled_at or now  # no time chosen: read when published
     start = max(campaign.scheduled_at or now, now)
     # croniter gives the next time strictly after its base: step back so `start` counts.
     return croniter(campaign.recurrence, start - timedelta(microseconds=1)).get_next(datetime)

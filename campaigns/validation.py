@@ -100,8 +100,7 @@ def _entry_problems(campaign: Campaign, catalog: Catalog) -> list[Problem]:
                     f"{campaign.recurrence!r} is not a cron expression "
                     "(minute hour day month weekday, e.g. 0 9 * * 1)."
                 )))
-        elif campaign.scheduled_at is None:
-            problems.append(Problem("", "scheduled_at", "Choose when to read the audience."))
+        # No time and no recurrence: the audience is read when the campaign is published.
     if kind == EntryKind.EVENT:
         if not campaign.entry_event:
             problems.append(Problem("", "entry_event", "Name the event that starts the journey."))

@@ -75,6 +75,19 @@ def test_publishing_an_audience_for_now_runs_it():
     assert campaign.next_run_at == now - timedelta(seconds=5)  # due: the sweep reads it
 
 
+def test_an_audience_with_no_time_is_read_when_published(
+    redis_conn, django_capture_on_commit_callbacks
+):
+    now = timezone.now()
+    campaign = with_graph(audience_campaign(scheduled_at=None))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        lifecycle.publish(campaign, now=now)
+
+    assert (campaign.status, campaign.next_run_at) == (CampaignStatus.RUNNING, now)
+    assert len(django_rq.get_queue("launch").get_job_ids()) == 1  # read now, not at a sweep
+
+
 def test_publishing_an_event_journey_runs_it():
     campaign = with_graph(CampaignFactory(entry_kind="event", entry_event="cart_abandoned",
                                           segment=None))

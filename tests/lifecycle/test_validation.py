@@ -45,9 +45,11 @@ def test_an_audience_needs_a_segment():
     assert check(six_step_json(), segment=None) == {("", "segment")}
 
 
-def test_an_audience_needs_a_time_or_a_recurrence():
-    assert check(six_step_json(), scheduled_at=None) == {("", "scheduled_at")}
+def test_an_audience_with_no_time_nor_recurrence_is_valid_it_is_read_when_published():
+    assert check(six_step_json(), scheduled_at=None) == set()
     assert check(six_step_json(), scheduled_at=None, recurrence="0 9 * * 1") == set()
+    assert check(six_step_json(), scheduled_at=None, recurrence="every monday") == {
+        ("", "recurrence")}
 
 
 def test_a_recurrence_must_be_a_cron_expression():
