@@ -8,21 +8,11 @@ from django.utils import timezone
 from campaigns.journeys.entry import enter_on_events, run_audience
 from campaigns.journeys.walk import process_due
 from campaigns.models import Enrollment, StepVisit
-from channels.backends import memory
 from profiles.ingestion.tracking import event_track
 from tests.factories import ProfileFactory
 from tests.journeys.builders import journey, pro_segment, send
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def outbox(settings):
-    settings.CHANNEL_BACKENDS = {c: "channels.backends.memory.MemoryBackend"
-                                 for c in ("email", "sms", "push", "mail", "webhook")}
-    memory.reset()
-    yield memory.outbox
-    memory.reset()
 
 
 def track(profile, name: str, properties: dict | None = None, message_id: str = "") -> int:

@@ -8,19 +8,9 @@ from django.utils import timezone
 
 from campaigns import jobs
 from campaigns.models import CampaignStatus, Enrollment
-from channels.backends import memory
 from tests.journeys.builders import journey, pro_segment, profiles, send, wait
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def outbox(settings):
-    settings.CHANNEL_BACKENDS = {c: "channels.backends.memory.MemoryBackend"
-                                 for c in ("email", "sms", "push", "mail", "webhook")}
-    memory.reset()
-    yield memory.outbox
-    memory.reset()
 
 
 def test_a_journey_with_profiles_still_waiting_is_not_completed_until_they_finish(

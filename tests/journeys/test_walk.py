@@ -9,21 +9,11 @@ from campaigns.journeys import actions
 from campaigns.journeys.entry import run_audience
 from campaigns.journeys.walk import process_due
 from campaigns.models import CampaignStatus, Enrollment, StepVisit
-from channels.backends import memory
 from channels.models import Delivery, DeliveryStatus
 from profiles.models import Profile
 from tests.journeys.builders import journey, pro_segment, profiles, send, wait
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def outbox(settings):
-    settings.CHANNEL_BACKENDS = {c: "channels.backends.memory.MemoryBackend"
-                                 for c in ("email", "sms", "push", "mail", "webhook")}
-    memory.reset()
-    yield memory.outbox
-    memory.reset()
 
 
 def three_steps(count: int = 5, **fields):
