@@ -8,15 +8,20 @@
 - attribute updates: one UPDATE per (attribute, value) group;
 - the enrollments' new state: one UPDATE … FROM unnest.
 A retried batch (after a crash before COMMIT nothing of it exists) changes nothing twice.
+
+The unnest arrays go as binary parameters bound on the server (%b, as profiles.ingestion
+does): Django's client-side cursor quoted every element in Python, 13 % of a batch.
 """
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
@@ -32,10 +37,13 @@ from campaigns.engine import (
     Visit,
     WaitUntil,
 )
-from campaigns.models import Enrollment, EnrollmentState, Step
+from campaigns.models import EnrollmentState, Step
 from channels.models import Channel, MessageKind
 from channels.rendering import template_revision_current
 from channels.services import EnrollmentSend, deliveries_create_for_enrollments
+
+if TYPE_CHECKING:
+    from campaigns.journeys.walk import Claimed as Enrollment
 
 
 @dataclass
@@ -161,13 +169,13 @@ def _state(enrollment: Enrollment, decision: Decision, final: Any, converted: da
 def _insert_visits(rows: list[tuple]) -> None:
     if not rows:
         return
-    with connection.cursor() as cursor:
+    with _binary_cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO campaigns_stepvisit
                    (enrollment_id, step_id, campaign_id, entered_at, left_at, outcome, detail)
-            SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::timestamptz[],
-                                 %s::timestamptz[], %s::text[], %s::text[])
+            SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[], %b::timestamptz[],
+                                 %b::timestamptz[], %b::text[], %b::text[])
             ON CONFLICT (enrollment_id, step_id) DO UPDATE
                SET left_at = EXCLUDED.left_at, outcome = EXCLUDED.outcome,
                    detail = EXCLUDED.detail
@@ -178,15 +186,17 @@ def _insert_visits(rows: list[tuple]) -> None:
 
 
 def _update_attributes(groups: dict[tuple[str, str], list[int]], now: datetime) -> None:
-    with connection.cursor() as cursor:
+    if not groups:
+        return
+    with _binary_cursor() as cursor:
         for (attribute, value), profile_ids in groups.items():
             cursor.execute(
                 """
                 UPDATE profiles_profile
-                   SET attributes = jsonb_set(coalesce(attributes, '{}'::jsonb), %s::text[],
-                                              %s::jsonb, true),
-                       updated_at = %s
-                 WHERE id = ANY(%s::bigint[])
+                   SET attributes = jsonb_set(coalesce(attributes, '{}'::jsonb), %b::text[],
+                                              %b::text::jsonb, true),
+                       updated_at = %b
+                 WHERE id = ANY(%b::bigint[])
                 """,
                 [[attribute], value, now, sorted(set(profile_ids))],
             )
@@ -195,7 +205,7 @@ def _update_attributes(groups: dict[tuple[str, str], list[int]], now: datetime) 
 def _move(rows: list[tuple], now: datetime) -> None:
     if not rows:
         return
-    with connection.cursor() as cursor:
+    with _binary_cursor() as cursor:
         cursor.execute(
             """
             UPDATE campaigns_enrollment AS e
@@ -204,13 +214,24 @@ def _move(rows: list[tuple], now: datetime) -> None:
                    step_entered_at = u.step_entered_at, finished_at = u.finished_at,
                    exit_reason = u.exit_reason,
                    converted_at = coalesce(e.converted_at, u.converted_at),
-                   claimed_at = %s, updated_at = %s
-              FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[],
-                          %s::text[], %s::timestamptz[], %s::timestamptz[], %s::text[],
-                          %s::timestamptz[])
+                   claimed_at = %b, updated_at = %b
+              FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::timestamptz[], %b::text[],
+                          %b::text[], %b::timestamptz[], %b::timestamptz[], %b::text[],
+                          %b::timestamptz[])
                    AS u(id, state, step_key, next_due_at, wait_event, data, step_entered_at,
                         finished_at, exit_reason, converted_at)
              WHERE e.id = u.id
             """,
             [now, now, *[list(column) for column in zip(*rows, strict=True)]],
         )
+
+
+@contextmanager
+def _binary_cursor() -> Iterator[Any]:
+    """psycopg's own cursor on Django's connection (same transaction), its parameters bound
+    on the server; errors still surface as Django's (IntegrityError…)."""
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        yield cursor

@@ -59,15 +59,15 @@ def profile_facts(
     return {
         pid: ProfileFacts(
             rules=Facts(
-                fields={name: getattr(profile, name) for name in PROFILE_FIELDS},
-                attributes=dict(profile.attributes or {}),
+                fields={name: profile[name] for name in PROFILE_FIELDS},
+                attributes=dict(profile["attributes"] or {}),
                 events=events.get(pid, []),
                 consents=consents.get(pid, {}),
                 segment_tree=resolver,
                 registered=registered.get(pid, {}),
                 lists=lists.get(pid, frozenset()),
             ),
-            timezone=profile.timezone or "UTC",
+            timezone=profile["timezone"] or "UTC",
             engagement=engagement.get(pid, {}),
         )
         for pid, profile in rows.items()
@@ -105,13 +105,17 @@ def rules_ready(graph: Graph, rules: CampaignRules) -> tuple[Graph, CampaignRule
     return replace(graph, steps=steps), replace(rules, exit_rules=exit_rules)
 
 
-def _profiles(profiles: Iterable[Profile | int]) -> dict[int, Profile]:
+def _profiles(profiles: Iterable[Profile | int]) -> dict[int, dict[str, Any]]:
+    """profile id → its attributes and rule fields, as plain values (a batch's profiles are
+    read with values(): building model instances cost more than the query)."""
     given = list(profiles)
-    loaded = {p.pk: p for p in given if isinstance(p, Profile)}
+    columns = ["attributes", *PROFILE_FIELDS]
+    loaded = {p.pk: {name: getattr(p, name) for name in columns}
+              for p in given if isinstance(p, Profile)}
     missing = [p for p in given if not isinstance(p, Profile)]
     if missing:
-        columns = ["id", "attributes", *PROFILE_FIELDS]
-        loaded.update((p.pk, p) for p in Profile.objects.filter(pk__in=missing).only(*columns))
+        loaded.update((row.pop("id"), row)
+                      for row in Profile.objects.filter(pk__in=missing).values("id", *columns))
     return loaded
 
 

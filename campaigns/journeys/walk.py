@@ -16,12 +16,14 @@ sending) means nothing is sent twice.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from campaigns import engine
@@ -29,7 +31,7 @@ from campaigns.engine import CampaignRules, Decision, Fail
 from campaigns.graph import Graph, graph_from_version
 from campaigns.journeys import actions, sending
 from campaigns.journeys.facts import profile_facts, rules_ready
-from campaigns.models import Campaign, CampaignStatus, CampaignVersion, Enrollment, EnrollmentState
+from campaigns.models import Campaign, CampaignStatus, CampaignVersion, EnrollmentState
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +55,57 @@ def walk_batch(*, limit: int, campaign_id: int | None = None, now: datetime | No
     return len(batch), sending.send_created(created)
 
 
+@dataclass(slots=True)
+class Claimed:
+    """The columns of a claimed enrollment the walk reads: a plain row, not a model instance
+    (building 1,000 instances was a quarter of a batch's time)."""
+
+    id: int
+    campaign_id: int
+    version_id: int
+    profile_id: int
+    step_key: str
+    entered_at: datetime
+    step_entered_at: datetime | None
+    is_control: bool
+    converted_at: datetime | None
+    data: dict | None
+
+
+_CLAIM = """
+    SELECT e.id, e.campaign_id, e.version_id, e.profile_id, e.step_key, e.entered_at,
+           e.step_entered_at, e.is_control, e.converted_at, e.data::text
+      FROM campaigns_enrollment e
+      JOIN campaigns_campaign c ON c.id = e.campaign_id
+     WHERE e.state = %s AND e.next_due_at <= %s AND c.status = %s {where}
+     {order} {limit}
+       FOR UPDATE OF e SKIP LOCKED
+"""
+
+
 def _claim(limit: int, campaign_id: int | None, ids: Sequence[int] | None,
-           now: datetime) -> list[Enrollment]:
-    due = Enrollment.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-        state=EnrollmentState.ACTIVE, next_due_at__lte=now,
-        campaign__status=CampaignStatus.RUNNING,
-    )
+           now: datetime) -> list[Claimed]:
+    params: list = [EnrollmentState.ACTIVE.value, now, CampaignStatus.RUNNING.value]
     if ids is not None:
-        return list(due.filter(id__in=list(ids)))
-    if campaign_id is not None:
+        sql = _CLAIM.format(where="AND e.id = ANY(%s::bigint[])", order="", limit="")
+        params.append(list(ids))
+    elif campaign_id is not None:
         # Every one of them is due: order does not matter, and sorting a big campaign's
         # due rows would cost more than the walk (its index is by step, not by due time).
-        return list(due.filter(campaign_id=campaign_id).order_by()[:limit])
-    return list(due.order_by("next_due_at")[:limit])  # the due index, oldest first
+        sql = _CLAIM.format(where="AND e.campaign_id = %s", order="", limit="LIMIT %s")
+        params += [campaign_id, limit]
+    else:  # the due index, oldest first
+        sql = _CLAIM.format(where="", order="ORDER BY e.next_due_at", limit="LIMIT %s")
+        params.append(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [Claimed(*row[:9], None if row[9] is None else json.loads(row[9])) for row in rows]
 
 
-def decide(batch: list[Enrollment], now: datetime) -> dict[int, Decision]:
+def decide(batch: list[Claimed], now: datetime) -> dict[int, Decision]:
     """enrollment id → the engine's decision, graphs and facts loaded once per version."""
-    by_version: dict[int, list[Enrollment]] = defaultdict(list)
+    by_version: dict[int, list[Claimed]] = defaultdict(list)
     for enrollment in batch:
         by_version[enrollment.version_id].append(enrollment)
     versions = CampaignVersion.objects.in_bulk(list(by_version))
@@ -86,7 +121,7 @@ def decide(batch: list[Enrollment], now: datetime) -> dict[int, Decision]:
     return decisions
 
 
-def _advance(graph: Graph, enrollment: Enrollment, facts: dict, rules: CampaignRules,
+def _advance(graph: Graph, enrollment: Claimed, facts: dict, rules: CampaignRules,
              now: datetime) -> Decision:
     profile_facts_ = facts.get(enrollment.profile_id)
     if profile_facts_ is None:  # the profile was deleted or merged away under the walk
