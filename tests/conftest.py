@@ -16,6 +16,11 @@ def redis_conn():
 
 
 def _clear_queues() -> None:
+    # Event ids waiting for subscribers and drain flags (profiles.ingestion.fanout): a flag
+    # left by a test whose drain job was emptied away would hold back the next test's drain.
+    connection = django_rq.get_connection("events")
+    if keys := connection.keys("itinera:events:*"):
+        connection.delete(*keys)
     for name in settings.RQ_QUEUES:
         queue = django_rq.get_queue(name)
         queue.empty()

@@ -10,8 +10,9 @@ Idempotency: an event with a message_id is written at most once per (source, mes
 EventReceipt is inserted in the same statement as the event, ON CONFLICT DO NOTHING, so a
 resent event (even racing its first copy) answers "duplicate" with the first event's id.
 
-After the transaction commits, each subscriber of profiles.hooks gets one RQ job (queue
-"events") with the new event ids: ingestion never waits on journeys.
+After the transaction commits, the new event ids go to the subscribers of profiles.hooks
+through profiles.ingestion.fanout (a Redis list each, drained in batches by coalesced RQ
+jobs, queue "events"): ingestion never waits on journeys.
 """
 
 
@@ -19,13 +20,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from functools import cache, partial
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from profiles.hooks import event_subscribers
+from profiles.ingestion.fanout import publish
 from profiles.ingestion.parsing import ItemResult, TimeWindow, TrackItem, parse_track
 from profiles.ingestion.profile_keys import create_missing_profiles, raw_cursor
 
@@ -236,16 +238,6 @@ def _receipt_event_ids(cursor, items: list[TrackItem]) -> dict[tuple[str, str], 
 
 
 def notify_subscribers(event_ids: list[int]) -> None:
-    """One job per subscriber for this ingestion's new events (called after commit)."""
-    queue = _events_queue()
-    for path in event_subscribers():
-        queue.enqueue(path, event_ids)
-
-
-@cache
-def _events_queue():
-    # One queue (and Redis connection pool) per process: django_rq builds a new client, hence
-    # a new TCP connection, on every get_queue() call.
-    import django_rq
-
-    return django_rq.get_queue("events")
+    """Hand this ingestion's new events to the subscribers (called after commit): the ids
+    wait in Redis and one drain job per subscriber takes them in batches (fanout)."""
+    publish(event_ids)

@@ -1,6 +1,8 @@
+import django_rq
 import pytest
 
 from profiles import hooks
+from tests.ingestion.subscribers import KEY
 
 
 @pytest.fixture
@@ -17,4 +19,6 @@ def subscriber(no_subscribers):
     """tests.ingestion.subscribers.record as the only event subscriber for one test."""
     path = "tests.ingestion.subscribers.record"
     hooks.subscribe_to_events(path)
-    return path
+    django_rq.get_connection("events").delete(KEY)  # what it received, per test
+    yield path
+    django_rq.get_connection("events").delete(KEY)

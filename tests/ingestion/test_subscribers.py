@@ -1,9 +1,11 @@
-"""Ingested events are handed to subscribers (profiles.hooks) after commit, as RQ jobs."""
+"""Ingested events are handed to subscribers (profiles.hooks) after commit, through the
+coalesced fan-out (profiles.ingestion.fanout: a Redis list per subscriber, drain jobs)."""
 
 import django_rq
 import pytest
 from rq import SimpleWorker
 
+from profiles.ingestion import fanout
 from profiles.models import Event
 from tests.ingestion.subscribers import KEY
 
@@ -15,7 +17,7 @@ def track(**keys):
 
 
 @pytest.mark.django_db
-def test_a_batch_enqueues_one_job_per_subscriber_with_the_new_event_ids(
+def test_a_batch_leaves_its_ids_waiting_and_enqueues_one_drain_job_per_subscriber(
     sender, subscriber, redis_conn, django_capture_on_commit_callbacks
 ):
     items = [track(external_id=f"c-{i}") for i in range(3)]
@@ -25,8 +27,10 @@ def test_a_batch_enqueues_one_job_per_subscriber_with_the_new_event_ids(
 
     jobs = django_rq.get_queue("events").get_jobs()
     assert len(jobs) == 1
-    assert jobs[0].func_name == subscriber
-    assert sorted(jobs[0].args[0]) == sorted(Event.objects.values_list("id", flat=True))
+    assert jobs[0].func_name == fanout.DRAIN_JOB
+    assert jobs[0].args == (subscriber,)
+    waiting = [int(x) for x in redis_conn.lrange(fanout.waiting_key(subscriber), 0, -1)]
+    assert sorted(waiting) == sorted(Event.objects.values_list("id", flat=True))
 
 
 @pytest.mark.django_db
@@ -38,6 +42,7 @@ def test_nothing_is_enqueued_before_the_ingestion_commits(
 
     assert len(callbacks) == 1
     assert django_rq.get_queue("events").count == 0
+    assert redis_conn.llen(fanout.waiting_key(subscriber)) == 0
 
 
 @pytest.mark.django_db
@@ -53,13 +58,13 @@ def test_duplicates_are_not_handed_to_subscribers_again(
 
     assert callbacks == []
     assert django_rq.get_queue("events").count == 1
+    assert redis_conn.llen(fanout.waiting_key(subscriber)) == 1
 
 
 @pytest.mark.django_db
 def test_the_subscriber_job_runs_on_a_worker_with_the_event_ids(
     sender, subscriber, redis_conn, django_capture_on_commit_callbacks
 ):
-    redis_conn.delete(KEY)
     with django_capture_on_commit_callbacks(execute=True):
         response = sender.post("/api/v1/events", {"name": "a", "external_id": "c"},
                                format="json")
@@ -68,7 +73,7 @@ def test_the_subscriber_job_runs_on_a_worker_with_the_event_ids(
     SimpleWorker([queue], connection=queue.connection).work(burst=True)
 
     assert [int(x) for x in redis_conn.lrange(KEY, 0, -1)] == [response.json()["id"]]
-    redis_conn.delete(KEY)
+    assert redis_conn.llen(fanout.waiting_key(subscriber)) == 0
 
 
 @pytest.mark.django_db
