@@ -169,7 +169,7 @@ def _state(enrollment: Enrollment, decision: Decision, final: Any, converted: da
 def _insert_visits(rows: list[tuple]) -> None:
     if not rows:
         return
-    with _binary_cursor() as cursor:
+    with binary_cursor() as cursor:
         cursor.execute(
             """
             INSERT INTO campaigns_stepvisit
@@ -188,7 +188,7 @@ def _insert_visits(rows: list[tuple]) -> None:
 def _update_attributes(groups: dict[tuple[str, str], list[int]], now: datetime) -> None:
     if not groups:
         return
-    with _binary_cursor() as cursor:
+    with binary_cursor() as cursor:
         for (attribute, value), profile_ids in groups.items():
             cursor.execute(
                 """
@@ -205,7 +205,7 @@ def _update_attributes(groups: dict[tuple[str, str], list[int]], now: datetime) 
 def _move(rows: list[tuple], now: datetime) -> None:
     if not rows:
         return
-    with _binary_cursor() as cursor:
+    with binary_cursor() as cursor:
         cursor.execute(
             """
             UPDATE campaigns_enrollment AS e
@@ -227,7 +227,7 @@ def _move(rows: list[tuple], now: datetime) -> None:
 
 
 @contextmanager
-def _binary_cursor() -> Iterator[Any]:
+def binary_cursor() -> Iterator[Any]:
     """psycopg's own cursor on Django's connection (same transaction), its parameters bound
     on the server; errors still surface as Django's (IntegrityError…)."""
     import psycopg

@@ -77,7 +77,7 @@ _CLAIM = """
            e.step_entered_at, e.is_control, e.converted_at, e.data::text
       FROM campaigns_enrollment e
       JOIN campaigns_campaign c ON c.id = e.campaign_id
-     WHERE e.state = %s AND e.next_due_at <= %s AND c.status = %s {where}
+     WHERE e.state = %b AND e.next_due_at <= %b AND c.status = %b {where}
      {order} {limit}
        FOR UPDATE OF e SKIP LOCKED
 """
@@ -87,20 +87,32 @@ def _claim(limit: int, campaign_id: int | None, ids: Sequence[int] | None,
            now: datetime) -> list[Claimed]:
     params: list = [EnrollmentState.ACTIVE.value, now, CampaignStatus.RUNNING.value]
     if ids is not None:
-        sql = _CLAIM.format(where="AND e.id = ANY(%s::bigint[])", order="", limit="")
+        sql = _CLAIM.format(where="AND e.id = ANY(%b::bigint[])", order="", limit="")
         params.append(list(ids))
     elif campaign_id is not None:
         # Every one of them is due: order does not matter, and sorting a big campaign's
         # due rows would cost more than the walk (its index is by step, not by due time).
-        sql = _CLAIM.format(where="AND e.campaign_id = %s", order="", limit="LIMIT %s")
+        sql = _CLAIM.format(where="AND e.campaign_id = %b", order="", limit="LIMIT %b")
         params += [campaign_id, limit]
     else:  # the due index, oldest first
-        sql = _CLAIM.format(where="", order="ORDER BY e.next_due_at", limit="LIMIT %s")
+        sql = _CLAIM.format(where="", order="ORDER BY e.next_due_at", limit="LIMIT %b")
         params.append(limit)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    with actions.binary_cursor() as cursor:
+        # Binary results: psycopg's C loaders, where Django's text timestamp loader is Python.
+        cursor.execute(sql, params, binary=True)
         rows = cursor.fetchall()
-    return [Claimed(*row[:9], None if row[9] is None else json.loads(row[9])) for row in rows]
+    tz = connection.timezone  # what Django's own loader stamps on every datetime
+
+    def aware(value: datetime | None) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=tz)
+
+    return [
+        Claimed(id_, campaign, version, profile, step_key, aware(entered), aware(step_entered),
+                is_control, aware(converted), {} if data == "{}" else json.loads(data)
+                if data is not None else None)
+        for (id_, campaign, version, profile, step_key, entered, step_entered, is_control,
+             converted, data) in rows
+    ]
 
 
 def decide(batch: list[Claimed], now: datetime) -> dict[int, Decision]:
