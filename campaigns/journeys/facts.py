@@ -13,6 +13,7 @@ profile. Only what the graph and the campaign rules ask for is read:
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -20,17 +21,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 
 from campaigns.engine import CampaignRules, ProfileFacts
 from campaigns.graph import Graph
+from campaigns.journeys.actions import binary_cursor
 from channels.engagement import ACTIONS, Engagement
 from channels.models import DeliveryEvent
 from profiles.audiences import rules_catalog, segment_tree_resolver
 from profiles.models import Consent, Event, Profile, SegmentMember
 from profiles.rules import dates
 from profiles.rules.matcher import Facts
-from profiles.rules.schema import PROFILE_FIELDS, RuleError, validate, walk
+from profiles.rules.schema import DATETIME, PROFILE_FIELDS, RuleError, validate, walk
 
 # The journey's own events (wait until, exit, goal) are read since entry; None = unbounded.
 Bounds = dict[str, datetime | None]
@@ -106,17 +109,37 @@ def rules_ready(graph: Graph, rules: CampaignRules) -> tuple[Graph, CampaignRule
 
 
 def _profiles(profiles: Iterable[Profile | int]) -> dict[int, dict[str, Any]]:
-    """profile id → its attributes and rule fields, as plain values (a batch's profiles are
-    read with values(): building model instances cost more than the query)."""
+    """profile id → its attributes and rule fields, as plain values: a batch's profiles are
+    read as binary rows (building model instances, then Django's per-value converters, cost
+    more than the query), with the values Django would give (JSON parsed, datetimes in the
+    connection's time zone), in the model's order (newest first)."""
     given = list(profiles)
     columns = ["attributes", *PROFILE_FIELDS]
     loaded = {p.pk: {name: getattr(p, name) for name in columns}
               for p in given if isinstance(p, Profile)}
     missing = [p for p in given if not isinstance(p, Profile)]
     if missing:
-        loaded.update((row.pop("id"), row)
-                      for row in Profile.objects.filter(pk__in=missing).values("id", *columns))
+        loaded.update(_profile_rows(missing, columns))
     return loaded
+
+
+def _profile_rows(ids: list[int], columns: list[str]) -> Iterable[tuple[int, dict[str, Any]]]:
+    dated = {name for name in columns if name in PROFILE_FIELDS
+             and PROFILE_FIELDS[name][1] == DATETIME}
+    select = ", ".join(f"{name}::text" if name == "attributes" else name for name in columns)
+    with binary_cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, {select} FROM profiles_profile"  # noqa: S608 — fixed column names
+            " WHERE id = ANY(%b::bigint[]) ORDER BY id DESC", [ids], binary=True)
+        rows = cursor.fetchall()
+    tz = connection.timezone
+    for pid, *values in rows:
+        row = dict(zip(columns, values, strict=True))
+        row["attributes"] = None if row["attributes"] is None else json.loads(row["attributes"])
+        for name in dated:
+            if row[name] is not None:
+                row[name] = row[name].replace(tzinfo=tz)
+        yield pid, row
 
 
 def _conditions(trees: list[dict], resolver: Callable[[int], dict]):
