@@ -208,9 +208,10 @@ def realtime(env: dict, world, rate: float, seconds: float, workers: int,
           f"p99 {req['p99_ms']} ms, max {req['max_ms']} ms (None: not in the sink when the "
           "bench stopped waiting)")
     jobs = figures["jobs"]
-    print(f"  on_events jobs: {jobs['jobs']:,} finished, {jobs['pending']:,} still queued; ran "
-          f"p50 {jobs['ran'].get('p50_ms')} ms, p95 {jobs['ran'].get('p95_ms')} ms; waited in "
-          f"the queue p50 {jobs['queued'].get('p50_ms')} ms, p95 {jobs['queued'].get('p95_ms')} ms")
+    ran, queued = jobs["ran"], jobs["queued"]
+    print(f"  jobs on the events queue: {jobs['jobs']:,} finished, {jobs['pending']:,} still "
+          f"queued; ran p50 {ran.get('p50_ms')} ms, p95 {ran.get('p95_ms')} ms; waited in the "
+          f"queue p50 {queued.get('p50_ms')} ms, p95 {queued.get('p95_ms')} ms")
     print(f"  Event.received_at → sink receipt: p50 {rec['p50_ms']} ms, p95 {rec['p95_ms']} ms, "
           f"p99 {rec['p99_ms']} ms")
     print(f"  request start → Delivery.sent_at: p50 {sent_at['p50_ms']} ms, "
