@@ -134,7 +134,7 @@ def launch(world, segment, n: int, repeats: int) -> dict:
             rates_.append(rows / seconds)
     floor, indexed, table = (median(floors[k]) for k in ("bare", "indexed", "table"))
     print(f"launch floor: {floor:,.0f} rows/s INSERT … SELECT into a scratch table shaped like "
-          f"the enrollment table; {indexed:,.0f} rows/s with its ten indexes; {table:,.0f} "
+          f"the enrollment table; {indexed:,.0f} rows/s with its indexes; {table:,.0f} "
           f"rows/s into campaigns_enrollment itself (indexes + foreign keys); medians of 3")
     run_audience = _product("campaigns.journeys.entry", "run_audience")
     rates = []

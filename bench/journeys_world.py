@@ -124,7 +124,7 @@ def launch_floor(campaign, *, into: str) -> tuple[float, int]:
     """The segment's rows INSERT … SELECT'ed as enrollment rows; returns (seconds, rows).
 
     into "bare": a scratch table shaped like campaigns_enrollment, no index (the issue's
-    floor); "indexed": the same with the enrollment table's ten indexes; "table":
+    floor); "indexed": the same with the enrollment table's indexes; "table":
     campaigns_enrollment itself (its indexes and four foreign keys), emptied afterwards.
     """
     from django.db import connection, transaction
