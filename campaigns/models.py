@@ -218,15 +218,19 @@ class Enrollment(models.Model):
     id = models.BigAutoField(primary_key=True)
     # No single-column FK indexes: each is the leading column of a composite one below, and
     # every index costs the set-based launch (1,000,000 rows at once) its share of time.
+    # Nor a database check of `campaign` (the version implies it; checking both cost the
+    # launch a foreign-key lookup per row for nothing); Django still cascades the delete.
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="enrollments",
-                                 db_index=False)
+                                 db_index=False, db_constraint=False)
     version = models.ForeignKey(CampaignVersion, on_delete=models.PROTECT,
                                 related_name="enrollments", db_index=False)
     profile = models.ForeignKey("profiles.Profile", on_delete=models.CASCADE,
                                 related_name="enrollments", db_index=False)
     entry_key = models.CharField(max_length=64)
+    # Which run enrolled it, for reports: not checked per row either (runs are only deleted
+    # with their campaign, and Django sets this to null first).
     run = models.ForeignKey(CampaignRun, null=True, blank=True, on_delete=models.SET_NULL,
-                            related_name="enrollments", db_index=False)
+                            related_name="enrollments", db_index=False, db_constraint=False)
     step_key = models.CharField(max_length=32, help_text="The current step.")
     state = models.CharField(max_length=12, choices=EnrollmentState.choices,
                              default=EnrollmentState.ACTIVE, db_default=EnrollmentState.ACTIVE)
