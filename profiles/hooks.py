@@ -4,9 +4,10 @@ Apps register in their AppConfig.ready():
 
 - event subscribers: dotted paths of functions taking a list of event ids, called by a
   worker (queue "events") with the ids of newly ingested, committed events. Calls are
-  coalesced (profiles.ingestion.fanout): one call gets up to 500 ids from many ingestion
-  requests, in ingestion order; an id is handed over once, unless the call raises (the
-  batch is then retried as an RQ job), so a subscriber must tolerate seeing an event again.
+  coalesced (profiles.ingestion.fanout): one call gets up to 500 ids of many ingestion
+  requests, oldest first, and several calls may run at once on different workers. An id is
+  handed over once, unless the call raises (the batch is then retried as an RQ job), so a
+  subscriber must tolerate seeing an event again.
   Ingestion never waits on them: this is how campaigns (issue #6) starts real-time journeys.
 - merge handlers: `handler(*, survivor_id, merged_id) -> int` moves the app's rows from the
   merged profile to the survivor (inside the merge transaction); returns rows moved.
