@@ -177,8 +177,11 @@ def _children(env: dict[str, str], mail: tuple[str, int] | None) -> list[Child]:
     manage = [sys.executable, str(BASE_DIR / "manage.py")]
     children = [
         Child("web", [*manage, "runserver", f"127.0.0.1:{env['PORT']}", "--noreload"]),
+        # Real-time events get a worker of their own: under a steady stream the events
+        # queue always has a drain pending, and a shared worker would starve sends behind it.
+        Child("events", [*manage, "rqworker", "--with-scheduler", "events"]),
         Child("worker", [*manage, "rqworker", "--with-scheduler",
-                         "events", "launch", "send", "imports", "sweep", "default"]),
+                         "launch", "send", "imports", "sweep", "default"]),
         Child("cron", [*manage, "rqcron", "config.cron"]),
     ]
     if mail:
