@@ -199,6 +199,9 @@ class CampaignRun(models.Model):
         constraints = [models.UniqueConstraint(fields=["campaign", "scheduled_for"],
                                                name="campaign_run_unique_time")]
 
+    def __str__(self) -> str:
+        return f"{self.campaign_id} run at {self.scheduled_for:%Y-%m-%d %H:%M}Z"
+
 
 class EnrollmentState(models.TextChoices):
     ACTIVE = "active", "Active"  # has work due at next_due_at (now, or after a wait)
@@ -292,3 +295,6 @@ class StepVisit(models.Model):
         constraints = [models.UniqueConstraint(fields=["enrollment", "step"],
                                                name="step_visit_unique")]
         indexes = [models.Index(fields=["step", "outcome"], name="step_visit_outcome")]
+
+    def __str__(self) -> str:
+        return f"enrollment {self.enrollment_id} at step {self.step_id} → {self.outcome or '…'}"

@@ -93,14 +93,14 @@ def _entry_problems(campaign: Campaign, catalog: Catalog) -> list[Problem]:
         return [Problem("", "entry_kind", f"Unknown entry {kind!r}.")]
     if kind in (EntryKind.AUDIENCE, EntryKind.SEGMENT_ENTRY) and campaign.segment_id is None:
         problems.append(Problem("", "segment", "Choose an audience segment."))
-    if kind == EntryKind.AUDIENCE:
-        if campaign.recurrence:
-            if not croniter.is_valid(campaign.recurrence):
-                problems.append(Problem("", "recurrence", (
-                    f"{campaign.recurrence!r} is not a cron expression "
-                    "(minute hour day month weekday, e.g. 0 9 * * 1)."
-                )))
-        # No time and no recurrence: the audience is read when the campaign is published.
+    # No time and no recurrence: the audience is read when the campaign is published.
+    if kind == EntryKind.AUDIENCE and campaign.recurrence and not croniter.is_valid(
+        campaign.recurrence
+    ):
+        problems.append(Problem("", "recurrence", (
+            f"{campaign.recurrence!r} is not a cron expression "
+            "(minute hour day month weekday, e.g. 0 9 * * 1)."
+        )))
     if kind == EntryKind.EVENT:
         if not campaign.entry_event:
             problems.append(Problem("", "entry_event", "Name the event that starts the journey."))
