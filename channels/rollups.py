@@ -138,25 +138,25 @@ def rollups_rebuild() -> int:
 def rollups_raw_counts() -> dict[tuple, tuple[int, int]]:
     """The buckets computed straight from the log without writing (for checks and tests):
     {(hour, campaign_id, step_id, channel, status, reason, domain, url): (count, firsts)}."""
-    with connection.cursor() as cursor:
-        cursor.execute(_RAW_SELECT)
-        return {tuple(row[:8]): (row[8], row[9]) for row in cursor.fetchall()}
+    return _buckets_read(_RAW_SELECT, keys=8)
 
 
 def rollups_daily_stored() -> dict[tuple, tuple[int, int]]:
     """{(day, campaign_id, channel, status, domain): (count, firsts)} as stored."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_DAILY_COLUMNS} FROM channels_deliveryrollupdaily")  # noqa: S608
-        return {tuple(row[:5]): (row[5], row[6]) for row in cursor.fetchall()}
+    return _buckets_read(f"SELECT {_DAILY_COLUMNS} FROM channels_deliveryrollupdaily", keys=5)  # noqa: S608
 
 
 def rollups_daily_from_hourly() -> dict[tuple, tuple[int, int]]:
-    with connection.cursor() as cursor:
-        cursor.execute(_DAILY_SELECT.format(source="channels_deliveryrollup"))
-        return {tuple(row[:5]): (row[5], row[6]) for row in cursor.fetchall()}
+    return _buckets_read(_DAILY_SELECT.format(source="channels_deliveryrollup"), keys=5)
 
 
 def rollups_stored() -> dict[tuple, tuple[int, int]]:
+    return _buckets_read(
+        f"SELECT {_COLUMNS} FROM channels_deliveryrollup WHERE count > 0", keys=8)  # noqa: S608
+
+
+def _buckets_read(sql: str, *, keys: int) -> dict[tuple, tuple[int, int]]:
+    """{bucket key (the first `keys` columns): (count, firsts)} of a query's rows."""
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {_COLUMNS} FROM channels_deliveryrollup WHERE count > 0")  # noqa: S608
-        return {tuple(row[:8]): (row[8], row[9]) for row in cursor.fetchall()}
+        cursor.execute(sql)
+        return {tuple(row[:keys]): (row[keys], row[keys + 1]) for row in cursor.fetchall()}

@@ -64,8 +64,7 @@ def add_message_counts(row: dict[str, Any], status: str, count: int, firsts: int
 
 def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict[str, Any]:
     now = now or timezone.now()
-    steps = _steps(campaign)
-    by_id = {s.pk: s.key for s in Step.objects.filter(campaign=campaign).only("id", "key")}
+    steps, by_id = _steps(campaign)
     funnel: dict[str, dict[str, Any]] = {key: dict.fromkeys(FUNNEL, 0) for key in steps}
     totals: dict[str, Any] = dict.fromkeys(FUNNEL, 0)
     skips: dict[str, int] = defaultdict(int)
@@ -125,18 +124,19 @@ def _reason_label(reason: str) -> str:
     return Reason(reason).label if reason in Reason.values else (reason or "No reason given")
 
 
-def _steps(campaign: Campaign) -> dict[str, dict[str, Any]]:
+def _steps(campaign: Campaign) -> tuple[dict[str, dict[str, Any]], dict[int, str]]:
     """Step keys in display order: the current version's steps, then keys only older
-    versions had (reports follow a step by its key across versions)."""
-    rows = (Step.objects.filter(campaign=campaign)
-            .order_by("-version__number", "position", "id")
-            .values("key", "name", "kind", "config", "version_id", "position"))
+    versions had (reports follow a step by its key across versions); and every version's
+    step id → key."""
+    rows = list(Step.objects.filter(campaign=campaign)
+                .order_by("-version__number", "position", "id")
+                .values("id", "key", "name", "kind", "config", "version_id", "position"))
     current = campaign.current_version_id
     ordered = sorted(rows, key=lambda r: (r["version_id"] != current, r["position"]))
     steps: dict[str, dict[str, Any]] = {}
     for row in ordered:
         steps.setdefault(row["key"], row)
-    return steps
+    return steps, {row["id"]: row["key"] for row in rows}
 
 
 def _visits(campaign: Campaign, by_id: dict[int, str]) -> dict[tuple[str, str], dict]:
