@@ -11,6 +11,7 @@ from campaigns.graph import graph_from_version, graph_to_json
 from campaigns.models import Campaign, CampaignStatus, CampaignVersion, StepKind
 from campaigns.selectors import campaign_versions, step_live_counts
 from campaigns.step_forms import NEW_KINDS
+from campaigns.validation import validate
 from channels.models import MessageTemplate
 
 KIND_LABELS = dict(StepKind.choices)
@@ -74,10 +75,11 @@ def designer_context(
     problems: dict[str, list[str]] | None = None, sim: dict[str, Any] | None = None,
     panel: str = "", panel_context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    data = graph_data(version)
+    graph = graph_from_version(version) if version is not None else None
+    data = graph_to_json(graph) if graph is not None else graph_data(None)
     editable = bool(version and not version.is_published and campaign.status not in FINISHED)
     if problems is None:
-        problems = _validate(campaign, version) if editable else {}
+        problems = problems_by_step(validate(campaign, graph)) if editable else {}
     live = bool(version and version.is_published
                 and campaign.status in (CampaignStatus.RUNNING, CampaignStatus.PAUSED))
     tree = designer.layout(data)
@@ -92,13 +94,6 @@ def designer_context(
         "actions": [(a, ACTION_LABELS[a]) for a in _actions(campaign, versions)],
         "can_new_version": _can_new_version(campaign, versions),
     }
-
-
-def _validate(campaign: Campaign, version: CampaignVersion) -> dict[str, list[str]]:
-    from campaigns.graph import graph_from_version as read
-    from campaigns.validation import validate
-
-    return problems_by_step(validate(campaign, read(version)))
 
 
 def _annotate(tree, data, problems, live_counts, sim) -> None:

@@ -82,6 +82,13 @@ def _save(request, campaign: Campaign, draft: CampaignVersion, change) -> HttpRe
     return None
 
 
+def _operate(request, pk: int, change) -> HttpResponse:
+    """A one-post operation on the draft's graph, answered with the designer body."""
+    campaign = _campaign(pk)
+    draft = _draft(request, campaign)
+    return _save(request, campaign, draft, change) or _answer(request, campaign, draft)
+
+
 def _message(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     return "; ".join(str(m) for m in errors.values()) if isinstance(errors, dict) else str(exc)
@@ -133,41 +140,27 @@ def step_edit(request, pk: int, key: str):
 @require_POST
 @permission_required(CHANGE, raise_exception=True)
 def step_delete(request, pk: int, key: str):
-    campaign = _campaign(pk)
-    draft = _draft(request, campaign)
-    refused = _save(request, campaign, draft, lambda data: designer.delete_step(data, key))
-    return refused or _answer(request, campaign, draft)
+    return _operate(request, pk, lambda data: designer.delete_step(data, key))
 
 
 @require_POST
 @permission_required(CHANGE, raise_exception=True)
 def step_move(request, pk: int, key: str):
-    campaign = _campaign(pk)
-    draft = _draft(request, campaign)
     after, _, exit = request.POST.get("place", "").partition("|")
-    refused = _save(request, campaign, draft,
-                    lambda data: designer.move_step(data, key, after=after, exit=exit))
-    return refused or _answer(request, campaign, draft)
+    return _operate(request, pk, lambda data: designer.move_step(data, key, after=after, exit=exit))
 
 
 @require_POST
 @permission_required(CHANGE, raise_exception=True)
 def step_link(request, pk: int, key: str):
-    campaign = _campaign(pk)
-    draft = _draft(request, campaign)
     exit, target = request.POST.get("exit", ""), request.POST.get("target", "")
-    refused = _save(request, campaign, draft,
-                    lambda data: designer.link_exit(data, key, exit, target))
-    return refused or _answer(request, campaign, draft)
+    return _operate(request, pk, lambda data: designer.link_exit(data, key, exit, target))
 
 
 @require_POST
 @permission_required(CHANGE, raise_exception=True)
 def step_start(request, pk: int, key: str):
-    campaign = _campaign(pk)
-    draft = _draft(request, campaign)
-    refused = _save(request, campaign, draft, lambda data: designer.set_start(data, key))
-    return refused or _answer(request, campaign, draft)
+    return _operate(request, pk, lambda data: designer.set_start(data, key))
 
 
 @require_POST
