@@ -23,13 +23,12 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, CampaignStatus
-from campaigns.reports.figures import add_message_counts, rates
+from campaigns.reports.figures import SENT, add_message_counts, rates
 from channels.models import Channel, DeliveryRollupDaily
 from profiles.models import Profile, ProfileImport
 
 COMPLAINT_WARN, COMPLAINT_ALARM = 0.001, 0.003
 BOUNCE_WARN, BOUNCE_ALARM = 0.02, 0.05
-SENT = ("sent", "exported")
 DAYS = 30
 DASHBOARD_STATUSES = (*SENT, "delivered", "opened", "clicked", "bounced", "complained",
                       "unsubscribed")

@@ -11,11 +11,10 @@ import csv
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from campaigns.reports.figures import FUNNEL
 from channels.delivery_log import DeliveryFilters, deliveries_filtered
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-FUNNEL_COLUMNS = ("entered", "sent", "delivered", "opened", "clicked", "clicks", "converted",
-                  "unsubscribed", "bounced", "complained", "failed", "skipped")
 RATE_COLUMNS = ("delivery", "open", "click", "click_to_open", "conversion", "unsubscribe",
                 "bounce", "complaint")
 LOG_COLUMNS = ("id", "created_at", "campaign", "step", "channel", "address", "status",
@@ -43,11 +42,11 @@ def csv_lines(rows: Iterable[Iterable[Any]]) -> Iterator[str]:
 
 def report_rows(report: dict[str, Any]) -> Iterator[list[Any]]:
     """The report as CSV rows: the funnel per step, then links, then skip reasons."""
-    yield ["step", "name", "kind", *FUNNEL_COLUMNS, *(f"{r}_rate" for r in RATE_COLUMNS)]
+    yield ["step", "name", "kind", *FUNNEL, *(f"{r}_rate" for r in RATE_COLUMNS)]
     for step in [*report["steps"], {"key": "total", "name": "All steps", "kind": "",
                                      **report["totals"]}]:
         yield [step["key"], step["name"], step["kind"],
-               *(step.get(c, 0) for c in FUNNEL_COLUMNS),
+               *(step.get(c, 0) for c in FUNNEL),
                *(round(step["rates"][r], 6) for r in RATE_COLUMNS)]
     yield []
     yield ["step", "link", "clicks"]

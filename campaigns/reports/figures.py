@@ -25,9 +25,11 @@ from campaigns.models import Campaign, Enrollment, Step, StepKind, StepVisit
 from campaigns.reports import statistics as stats
 from campaigns.reports.series import buckets
 from channels.models import Delivery, DeliveryRollup, Reason
+from channels.rollups import UNIQUE_CHECKED
 
-# Statuses counted as distinct deliveries (firsts) vs log rows (count).
-UNIQUE = ("delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
+# Statuses counted as distinct deliveries (firsts) vs log rows (count): the ones the rollup
+# trigger checks for an earlier row.
+UNIQUE = UNIQUE_CHECKED
 SENT = ("sent", "exported")
 FUNNEL = ("entered", "sent", "delivered", "opened", "clicked", "clicks", "converted",
           "unsubscribed", "bounced", "complained", "failed", "skipped")
@@ -78,9 +80,8 @@ def campaign_report(*, campaign: Campaign, now: datetime | None = None) -> dict[
             add_message_counts(target, row["status"], row["count"], row["firsts"])
         if row["status"] == "skipped":
             skips[row["reason"]] += row["count"]
-            step_row.setdefault("skipped_by_reason", {})
-            step_row["skipped_by_reason"][row["reason"]] = (
-                step_row["skipped_by_reason"].get(row["reason"], 0) + row["count"])
+            by_reason = step_row.setdefault("skipped_by_reason", {})
+            by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + row["count"]
         if row["status"] == "clicked" and row["url"]:
             links[(key, row["url"])] += row["count"]
     visits = _visits(campaign, by_id)
