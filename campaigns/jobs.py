@@ -15,10 +15,10 @@ from campaigns import services
 from campaigns.journeys.completion import complete_finished
 from campaigns.journeys.entry import due_runs, run_audience, sweep_segment_entries
 from campaigns.journeys.jobs import walk_campaign
+from campaigns.journeys.sending import queued_step_ids
 from campaigns.journeys.walk import process_due
-from campaigns.models import CampaignStatus, Enrollment, EnrollmentState, Step
+from campaigns.models import CampaignStatus, Enrollment, EnrollmentState
 from channels.jobs import nudge_queued_outside_campaigns
-from channels.models import DeliveryStatus
 from channels.services import deliveries_fail_interrupted, deliveries_release_due
 
 _ACTIVE = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED}
@@ -52,11 +52,7 @@ def sweep() -> dict[str, int]:
     # again, and the steps below nudged for them.
     released = deliveries_release_due(now=now)
     nudge_queued_outside_campaigns()
-    steps = list(
-        Step.objects.filter(
-            campaign__status=CampaignStatus.RUNNING, deliveries__status=DeliveryStatus.QUEUED
-        ).values_list("id", flat=True).distinct()
-    )
+    steps = queued_step_ids()
     for step_id in steps:
         enqueue_send(step_id)
     entered = sweep_segment_entries()

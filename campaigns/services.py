@@ -148,11 +148,7 @@ def step_send(*, step_id: int, batch_size: int | None = None) -> int:
 
 def campaign_complete_if_done(*, campaign_id: int) -> bool:
     """Running → completed once the campaign is done (campaigns.journeys.completion)."""
-    return bool(campaigns_complete_if_done(campaign_id=campaign_id))
-
-
-def campaigns_complete_if_done(*, campaign_id: int | None = None) -> int:
-    return completion.complete_finished(campaign_id=campaign_id)
+    return bool(completion.complete_finished(campaign_id=campaign_id))
 
 
 def campaign_data(campaign: Campaign) -> dict[str, Any]:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from campaigns.journeys import entry, walk
 from campaigns.journeys.completion import complete_finished
-from campaigns.journeys.sending import send_queued
-from campaigns.models import Step
-from channels.models import DeliveryStatus
+from campaigns.journeys.sending import queued_step_ids, send_queued
 
 
 def on_events(event_ids: list[int]) -> dict[str, int]:
@@ -26,9 +24,7 @@ def walk_campaign(campaign_id: int) -> int:
     walked = 0
     while count := walk.process_due(limit=WALK_BATCH, campaign_id=campaign_id):
         walked += count
-    for step_id in (Step.objects.filter(campaign_id=campaign_id,
-                                        deliveries__status=DeliveryStatus.QUEUED)
-                    .values_list("id", flat=True).distinct()):
+    for step_id in queued_step_ids(campaign_id=campaign_id):
         send_queued(step_id=step_id)
     complete_finished(campaign_id=campaign_id)
     return walked

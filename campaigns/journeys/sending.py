@@ -15,6 +15,7 @@ from django.conf import settings
 
 from campaigns.models import Campaign, CampaignStatus, Step
 from campaigns.rendering import step_renderer
+from channels.models import DeliveryStatus
 from channels.services import deliveries_claim, send_claimed
 
 
@@ -50,6 +51,14 @@ def send_queued(*, step_id: int, batch_size: int | None = None) -> int:
         send_claimed(deliveries=batch, renderer=renderer)
         attempted += len(batch)
     return attempted
+
+
+def queued_step_ids(*, campaign_id: int | None = None) -> list[int]:
+    """The steps with queued deliveries: of the campaign, or of every running campaign."""
+    where = ({"campaign__status": CampaignStatus.RUNNING} if campaign_id is None
+             else {"campaign_id": campaign_id})
+    return list(Step.objects.filter(deliveries__status=DeliveryStatus.QUEUED, **where)
+                .values_list("id", flat=True).distinct())
 
 
 def _running(campaign_id: int) -> bool:
