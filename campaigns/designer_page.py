@@ -9,9 +9,10 @@ from typing import Any
 from campaigns import designer
 from campaigns.graph import graph_from_version, graph_to_json
 from campaigns.models import Campaign, CampaignStatus, CampaignVersion, StepKind
-from campaigns.selectors import campaign_versions, step_live_counts
+from campaigns.selectors import ZERO_COUNTS, campaign_versions, step_live_counts
 from campaigns.step_forms import NEW_KINDS
 from campaigns.validation import validate
+from campaigns.versions import draft_of
 from channels.models import MessageTemplate
 
 KIND_LABELS = dict(StepKind.choices)
@@ -25,18 +26,16 @@ ACTIONS = {
     CampaignStatus.COMPLETED: ["archive"],
     CampaignStatus.ARCHIVED: [],
 }
-ZERO_COUNTS = {"entered": 0, "waiting": 0, "passed": 0, "ended": 0}
 ACTION_LABELS = {"publish": "Publish", "pause": "Pause", "resume": "Resume",
                  "archive": "Archive", "unschedule": "Unschedule"}
 
 
 def shown_version(campaign: Campaign, number: str | int | None = None) -> CampaignVersion | None:
     """The version asked for, else the draft being edited, else the current one."""
-    versions = campaign.versions.all()
     if number:
-        return versions.filter(number=number).first()
-    return (versions.filter(published_at__isnull=True).order_by("-number").first()
-            or campaign.current_version or versions.order_by("-number").first())
+        return campaign.versions.filter(number=number).first()
+    return (draft_of(campaign) or campaign.current_version
+            or campaign.versions.order_by("-number").first())
 
 
 def graph_data(version: CampaignVersion | None) -> dict[str, Any]:

@@ -20,6 +20,9 @@ from channels.selectors import delivery_counts
 from profiles.models import Profile
 from profiles.selectors import segment_members
 
+# A step's live counts before anyone reached it (step_live_counts leaves such steps out).
+ZERO_COUNTS = {"entered": 0, "waiting": 0, "passed": 0, "ended": 0}
+
 
 def campaign_list(*, status: str = "") -> QuerySet[Campaign]:
     """Campaigns with their segment and `email_steps` (position 1, without the bodies)."""
@@ -60,7 +63,7 @@ def step_live_counts(*, version: CampaignVersion) -> dict[str, dict[str, int]]:
     counts: dict[str, dict[str, int]] = {}
 
     def row(key: str) -> dict[str, int]:
-        return counts.setdefault(key, {"entered": 0, "waiting": 0, "passed": 0, "ended": 0})
+        return counts.setdefault(key, dict(ZERO_COUNTS))
 
     visits = (StepVisit.objects.filter(step__version=version).order_by().values("step__key")
               .annotate(entered=Count("pk"), passed=Count("pk", filter=Q(left_at__isnull=False))))

@@ -39,9 +39,9 @@ def campaign_step_stats(*, campaign: Campaign, version: CampaignVersion | None =
     version = version or campaign.current_version or campaign.versions.order_by(
         "-number").first()
     counts = selectors.step_live_counts(version=version) if version else {}
-    zero = {"entered": 0, "waiting": 0, "passed": 0, "ended": 0}
     steps = [] if version is None else [
-        {"key": step.key, "name": step.name, "kind": step.kind, **counts.get(step.key, zero)}
+        {"key": step.key, "name": step.name, "kind": step.kind,
+         **counts.get(step.key, selectors.ZERO_COUNTS)}
         for step in version.steps.order_by("position", "id")
     ]
     by_state = dict.fromkeys(EnrollmentState.values, 0)
