@@ -7,8 +7,9 @@ from typing import Any
 
 from django.db import transaction
 
-from campaigns.models import Campaign, CampaignStatus
-from campaigns.services import CampaignError
+from campaigns.errors import CampaignError
+from campaigns.models import Campaign
+from campaigns.versions import FINISHED
 
 # Plain Campaign fields the settings page writes; segments many-to-many are set apart.
 FIELDS = (
@@ -17,7 +18,6 @@ FIELDS = (
     "goal_event", "goal_days", "holdout_percent", "send_window_start", "send_window_end",
     "send_window_days",
 )
-FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.ARCHIVED)
 
 
 def campaign_settings_save(*, campaign: Campaign | None, user, values: dict[str, Any]) -> Campaign:

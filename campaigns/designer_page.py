@@ -12,11 +12,10 @@ from campaigns.models import Campaign, CampaignStatus, CampaignVersion, StepKind
 from campaigns.selectors import ZERO_COUNTS, campaign_versions, step_live_counts
 from campaigns.step_forms import NEW_KINDS
 from campaigns.validation import validate
-from campaigns.versions import draft_of
+from campaigns.versions import FINISHED, draft_of
 from channels.models import MessageTemplate
 
 KIND_LABELS = dict(StepKind.choices)
-FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.ARCHIVED)
 # Which lifecycle buttons a status offers (the lifecycle service has the last word).
 ACTIONS = {
     CampaignStatus.DRAFT: ["publish", "archive"],

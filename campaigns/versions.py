@@ -28,7 +28,7 @@ from campaigns.models import (
 from channels.models import Channel, MessageTemplate
 
 INLINE_FIELDS = ("subject", "html_body", "text_body")  # a send_email step's columns
-_FROZEN = (CampaignStatus.COMPLETED, CampaignStatus.ARCHIVED)
+FINISHED = (CampaignStatus.COMPLETED, CampaignStatus.ARCHIVED)  # never edited again
 _COPIED = ("key", "name", "position", "kind", "config", "exits", "channel", "template_id",
            *INLINE_FIELDS)
 MAX_KEY = Step._meta.get_field("key").max_length
@@ -46,7 +46,7 @@ def draft_version(campaign: Campaign, user=None) -> CampaignVersion:
     draft = draft_of(campaign)
     if draft is not None:
         return draft
-    if campaign.status in _FROZEN:
+    if campaign.status in FINISHED:
         raise CampaignError(f"A {campaign.get_status_display().lower()} campaign cannot be edited.")
     with transaction.atomic():
         # The campaign row serializes two editors opening the draft at once.
