@@ -7,6 +7,7 @@ from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from campaigns.step_forms import WEEKDAYS
 from channels.models import MessageTemplate
 from profiles.models import Segment
 
@@ -58,8 +59,6 @@ class ScheduleForm(forms.Form):
         return send_at
 
 
-WEEKDAY_CHOICES = [(1, "Mon"), (2, "Tue"), (3, "Wed"), (4, "Thu"), (5, "Fri"), (6, "Sat"),
-                   (7, "Sun")]
 FREQUENCIES = [("once", "Once"), ("daily", "Every day"), ("weekly", "Every week"),
                ("cron", "Cron expression")]
 
@@ -102,7 +101,7 @@ class CampaignSettingsForm(forms.Form):
     )
     run_time = forms.TimeField(required=False, label="At (UTC)",
                                widget=forms.TimeInput(attrs={"type": "time"}))
-    run_days = forms.TypedMultipleChoiceField(choices=WEEKDAY_CHOICES, coerce=int,
+    run_days = forms.TypedMultipleChoiceField(choices=WEEKDAYS, coerce=int,
                                               required=False, label="On",
                                               widget=forms.CheckboxSelectMultiple)
     cron = forms.CharField(max_length=100, required=False, label="Cron (UTC)",
@@ -128,7 +127,7 @@ class CampaignSettingsForm(forms.Form):
     send_window_end = forms.TimeField(required=False, label="and",
                                       widget=forms.TimeInput(attrs={"type": "time"}))
     send_window_days = forms.TypedMultipleChoiceField(
-        choices=WEEKDAY_CHOICES, coerce=int, required=False, label="On",
+        choices=WEEKDAYS, coerce=int, required=False, label="On",
         widget=forms.CheckboxSelectMultiple, help_text="In the profile's time zone; no day "
                                                        "ticked: every day.")
 
