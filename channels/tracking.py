@@ -162,13 +162,7 @@ def open_record(*, token: str) -> bool:
         delivery = Delivery.objects.select_for_update().filter(pk=ids[0]).first()
         if delivery is None:
             return False
-        if not delivery.events.filter(status=DeliveryStatus.OPENED).exists():
-            DeliveryEvent.objects.create(
-                delivery=delivery, status=DeliveryStatus.OPENED, occurred_at=timezone.now()
-            )
-        Delivery.objects.filter(pk=delivery.pk, status__in=OPENABLE).update(
-            status=DeliveryStatus.OPENED, updated_at=timezone.now()
-        )
+        _log_once(delivery, DeliveryStatus.OPENED, moves_from=OPENABLE)
     return True
 
 
@@ -190,12 +184,17 @@ def click_record(*, token: str) -> str | None:
         return None
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().get(pk=delivery_id)
-        if not delivery.events.filter(status=DeliveryStatus.CLICKED, detail=link.url).exists():
-            DeliveryEvent.objects.create(
-                delivery=delivery, status=DeliveryStatus.CLICKED, occurred_at=timezone.now(),
-                detail=link.url,
-            )
-        Delivery.objects.filter(pk=delivery_id, status__in=CLICKABLE).update(
-            status=DeliveryStatus.CLICKED, updated_at=timezone.now()
-        )
+        _log_once(delivery, DeliveryStatus.CLICKED, moves_from=CLICKABLE, detail=link.url)
     return link.url
+
+
+def _log_once(delivery: Delivery, status: str, *, moves_from: tuple, **match: str) -> None:
+    """Log `status` once per delivery (and per `match`, e.g. a click's URL), then move the
+    delivery on to it if it is still at one of `moves_from` (the caller holds its row lock)."""
+    if not delivery.events.filter(status=status, **match).exists():
+        DeliveryEvent.objects.create(
+            delivery=delivery, status=status, occurred_at=timezone.now(), **match
+        )
+    Delivery.objects.filter(pk=delivery.pk, status__in=moves_from).update(
+        status=status, updated_at=timezone.now()
+    )
