@@ -118,9 +118,15 @@ def next_run(recurrence: str, after: datetime) -> datetime | None:
     return croniter(recurrence, after).get_next(datetime)
 
 
-def due_runs(now: datetime) -> list[tuple[int, datetime]]:
-    """(campaign id, scheduled time) of every audience run to start or to resume."""
+def due_runs(now: datetime, *, campaign_id: int | None = None) -> list[tuple[int, datetime]]:
+    """(campaign id, scheduled time) of every audience run (or the campaign's) to start or
+    to resume."""
     audience = Campaign.objects.filter(entry_kind=EntryKind.AUDIENCE, status__in=LAUNCHABLE)
+    unfinished = CampaignRun.objects.filter(finished_at__isnull=True,
+                                            campaign__status__in=LAUNCHABLE)
+    if campaign_id is not None:
+        audience, unfinished = (audience.filter(pk=campaign_id),
+                                unfinished.filter(campaign_id=campaign_id))
     never_ran = ~Exists(CampaignRun.objects.filter(campaign=OuterRef("pk")))
     due: dict[tuple[int, datetime], None] = {}
     for pk, next_run_at, scheduled_at, launched_at, ran in audience.filter(
@@ -133,9 +139,7 @@ def due_runs(now: datetime) -> list[tuple[int, datetime]]:
         first = next_run_at or (None if ran else scheduled_at or launched_at)
         if first is not None and first <= now:
             due[(pk, first)] = None
-    for pk, scheduled_for in CampaignRun.objects.filter(
-        finished_at__isnull=True, campaign__status__in=LAUNCHABLE
-    ).values_list("campaign_id", "scheduled_for"):
+    for pk, scheduled_for in unfinished.values_list("campaign_id", "scheduled_for"):
         due[(pk, scheduled_for)] = None
     return list(due)
 
@@ -144,7 +148,7 @@ def launch_due(*, campaign_id: int, now: datetime | None = None) -> int:
     """The one campaign's due runs (the launch job's and campaign_launch's entry point)."""
     now = now or timezone.now()
     return sum(run_audience(campaign_id=pk, scheduled_for=at, now=now)
-               for pk, at in due_runs(now) if pk == campaign_id)
+               for pk, at in due_runs(now, campaign_id=campaign_id))
 
 
 def current_version(campaign: Campaign, now: datetime) -> CampaignVersion:
