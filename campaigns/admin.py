@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 
 from campaigns import lifecycle
+from campaigns.designer import free_key
 from campaigns.errors import CampaignError
 from campaigns.models import Campaign, Step
 from campaigns.rendering import step_content_errors
@@ -119,7 +120,8 @@ class CampaignAdmin(admin.ModelAdmin):
         taken = set(version.steps.values_list("key", flat=True)) if version else set()
         for step in steps:
             if step.pk is None:
-                step.version, step.key = version, _free_key(taken)
+                step.version, step.key = version, free_key(taken)
+                taken.add(step.key)
                 step.exits = step.exits or {"next": None}
             step.save()
         if version is not None and not version.start_key:
@@ -148,11 +150,3 @@ class CampaignAdmin(admin.ModelAdmin):
             except CampaignError as exc:
                 self.message_user(request, f"{campaign}: {exc}", messages.WARNING)
         self.message_user(request, f"{count} campaign(s) {done}.")
-
-
-def _free_key(taken: set[str]) -> str:
-    number = len(taken) + 1
-    while f"s{number}" in taken:
-        number += 1
-    taken.add(f"s{number}")
-    return f"s{number}"

@@ -41,7 +41,11 @@ def _step(data: dict[str, Any], key: str) -> dict[str, Any]:
 
 def new_key(data: dict[str, Any]) -> str:
     """The next free key s1, s2, …; keys are never reused within a graph."""
-    used = {s["key"] for s in data.get("steps", [])}
+    return free_key({s["key"] for s in data.get("steps", [])})
+
+
+def free_key(used: set[str]) -> str:
+    """The first of s{len+1}, s{len+2}, … not in `used`."""
     n = len(used) + 1
     while f"s{n}" in used:
         n += 1
