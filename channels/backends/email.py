@@ -36,6 +36,7 @@ class EmailBackend(ChannelBackend):
 
     def __init__(self, connection=None):
         self._connection = connection or get_connection(fail_silently=False)
+        self._smtp = None  # the open smtplib connection, when bytes can go to it directly
 
     def __enter__(self) -> EmailBackend:
         try:
@@ -78,7 +79,7 @@ class EmailBackend(ChannelBackend):
             raise esp from exc
 
     def _deliver(self, parts: MailParts) -> str:
-        if getattr(self, "_smtp", None) is not None:
+        if self._smtp is not None:
             try:
                 envelope_from, raw = mime_bytes(parts)
             except NotDirect:
