@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import django_rq
 import pytest
 from django.utils import timezone
 
@@ -50,7 +51,11 @@ def test_resume_goes_on_at_once_without_waiting_for_the_sweep(smtp_sink, start_r
     run_audience(campaign_id=campaign.pk, scheduled_for=timezone.now())  # walk jobs queued
     lifecycle.pause(campaign)
     start_rq_worker(email_url=smtp_sink.url)  # runs the queued walk jobs: paused, no-ops
-    time.sleep(2)
+    # Resume once those jobs are over: a job still running at the resume would take the
+    # nudge's slot and end without walking (the sweep, not run here, would then go on).
+    queue = django_rq.get_queue("send")
+    _wait_for(lambda: queue.count == 0 and not queue.started_job_registry.get_job_ids(),
+              timeout=30)
     assert Enrollment.objects.filter(campaign=campaign).count() == 3
     assert smtp_sink.messages == []
 
