@@ -1,7 +1,7 @@
 """The control group: who enters a campaign but receives no messages, decided by the
-engine's stable hash (campaigns.engine.stable_fraction, salt "holdout") — in Python for
-event entries, in SQL inside the audience launch's INSERT … SELECT (no profile passes
-through Python there).
+engine's stable hash (campaigns.engine.stable_fraction, salt "holdout") — in SQL inside
+every enrollment INSERT … SELECT (audience, event and segment entries: no profile passes
+through Python there), in Python for the simulation.
 
 engine.stable_fraction(campaign, profile, "holdout") is the first 15 hex digits of
 sha256("<campaign>:<profile>:holdout") over 16**15, a float; the SQL below does the same
